@@ -1,0 +1,52 @@
+# Fargo: `make run` sets up and starts Fargo and runs the example task; `make test` sets up and runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FARGO := $(VENV)/bin/fargo
+DATA_DIR ?= /var/lib/fargo
+ENDPOINT ?= http://127.0.0.1:8400
+APT_PACKAGES := containerd runc iproute2 nftables e2fsprogs busybox-static python3-venv
+TEST_IMAGE := build/busybox.tar
+
+.PHONY: install system-packages venv run stop test bench clean
+
+install: system-packages venv $(TEST_IMAGE)
+
+# Debian packages: containerd and runc run the tasks; iproute2/nftables build task networks;
+# e2fsprogs makes ephemeral volumes; busybox-static is the base of the image Fargo builds for examples and tests.
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+$(TEST_IMAGE): $(VENV)/.installed fargo/runtime/test_image.py
+	@mkdir -p build
+	$(PY) -m fargo.runtime.test_image $(TEST_IMAGE)
+
+# Start Fargo in the background, wait until it is healthy, then run examples/hello-fargate.json.
+run: install
+	@bash scripts/run-example.sh "$(FARGO)" "$(DATA_DIR)" "$(ENDPOINT)" "$(TEST_IMAGE)"
+
+stop:
+	@if [ -f $(DATA_DIR)/fargo.pid ]; then kill $$(cat $(DATA_DIR)/fargo.pid) && echo "Fargo stopped."; fi
+
+test: install
+	$(PY) -m pytest tests -q -p no:cacheprovider
+
+bench: install
+	$(PY) bench/api.py
+	$(PY) bench/task_start.py
+
+clean:
+	rm -rf build $(VENV)

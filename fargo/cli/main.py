@@ -1,0 +1,64 @@
+"""`fargo`: start Fargo (`up`), load images, read task output. Every subcommand takes --data-dir and --endpoint."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fargo.config import DEFAULT_ACCOUNT_ID, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_REGION
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="where Fargo keeps its state (%(default)s)")
+    p.add_argument("--endpoint", default=None,
+                   help="the running Fargo (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:8400)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fargo", description="Run Amazon ECS tasks the way AWS Fargate does.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the control plane, an agent and containerd")
+    _common(up)
+    up.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT of the edge port (%(default)s)")
+    up.add_argument("--database", default=None, help="SQLAlchemy URL (default sqlite:///DATA_DIR/fargo.db)")
+    up.add_argument("--containerd-address", default=None, help="use this running containerd instead of our own")
+    up.add_argument("--latest-platform", default="1.4.0", choices=["1.3.0", "1.4.0"],
+                    help="what platformVersion LATEST means (%(default)s)")
+    up.add_argument("--account-id", default=DEFAULT_ACCOUNT_ID)
+    up.add_argument("--region", default=DEFAULT_REGION)
+    up.add_argument("--log-level", default="INFO")
+
+    image = sub.add_parser("image", help="images in Fargo's containerd namespace")
+    image_sub = image.add_subparsers(dest="image_command", required=True)
+    imp = image_sub.add_parser("import", help="import an OCI image-layout or docker-archive tarball")
+    _common(imp)
+    imp.add_argument("tar")
+    imp.add_argument("--name", default=None, help="reference to give the image (default: the one in the tarball)")
+    ls = image_sub.add_parser("ls", help="list images")
+    _common(ls)
+
+    logs = sub.add_parser("logs", help="print what a task's containers wrote")
+    _common(logs)
+    logs.add_argument("task_id")
+    logs.add_argument("--cluster", default="default")
+    logs.add_argument("--container", default=None)
+    logs.add_argument("--follow", "-f", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "up":
+        from fargo.cli.up_command import run_up
+        return run_up(args)
+    if args.command == "image":
+        from fargo.cli.image_commands import image_import, image_ls
+        return image_import(args) if args.image_command == "import" else image_ls(args)
+    if args.command == "logs":
+        from fargo.cli.logs_command import logs
+        return logs(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""`fargo up`: run Fargo in the foreground until SIGINT or SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from fargo.config import Config
+
+
+def run_up(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    config = Config(data_dir=Path(args.data_dir), listen=args.listen, database=args.database,
+                    containerd_address=args.containerd_address, latest_platform=args.latest_platform,
+                    account_id=args.account_id, region=args.region)
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: Config) -> int:
+    from fargo.service import Fargo
+
+    fargo = Fargo(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await fargo.start()
+        print(f"Fargo is up. Talk to it with:\n  export AWS_ENDPOINT_URL=http://{config.listen}\n"
+              f"  aws ecs list-clusters --region {config.region}", flush=True)
+        await stop.wait()
+        logging.getLogger("fargo").info("stopping (tasks keep running in containerd)")
+    finally:
+        await fargo.stop()
+    return 0

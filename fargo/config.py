@@ -1,0 +1,76 @@
+"""Settings of one Fargo installation: where it keeps state, where it listens, who it pretends to be."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("/var/lib/fargo")
+DEFAULT_LISTEN = "127.0.0.1:8400"
+DEFAULT_ENDPOINT = "http://127.0.0.1:8400"
+DEFAULT_ACCOUNT_ID = "000000000000"
+DEFAULT_REGION = "us-east-1"
+CONTAINERD_NAMESPACE = "fargo"
+
+
+@dataclass(frozen=True)
+class Subnet:
+    subnet_id: str
+    cidr: str
+    availability_zone: str
+
+
+@dataclass(frozen=True)
+class DefaultNetwork:
+    """The VPC every Fargo starts with (DESIGN.md section 3)."""
+
+    vpc_id: str = "vpc-fargo-default"
+    cidr: str = "10.213.0.0/16"
+    security_group_id: str = "sg-fargo-default"
+    subnets: tuple[Subnet, ...] = field(default_factory=lambda: (
+        Subnet("subnet-fargo-default-1a", "10.213.0.0/20", "us-east-1a"),
+        Subnet("subnet-fargo-default-1b", "10.213.16.0/20", "us-east-1b"),
+        Subnet("subnet-fargo-default-1c", "10.213.32.0/20", "us-east-1c"),
+    ))
+
+
+def default_network(region: str) -> DefaultNetwork:
+    """The default VPC; its AZs follow the region (us-east-1a, ...)."""
+    base = DefaultNetwork()
+    subnets = tuple(
+        Subnet(f"subnet-fargo-default-{region[-1]}{s.availability_zone[-1]}", s.cidr, region + s.availability_zone[-1])
+        for s in base.subnets
+    )
+    return DefaultNetwork(subnets=subnets)
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = DEFAULT_DATA_DIR
+    listen: str = DEFAULT_LISTEN
+    database: str | None = None
+    containerd_address: str | None = None
+    latest_platform: str = "1.4.0"
+    account_id: str = DEFAULT_ACCOUNT_ID
+    region: str = DEFAULT_REGION
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{self.data_dir / 'fargo.db'}"
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def network(self) -> DefaultNetwork:
+        return default_network(self.region)
+
+
+def endpoint_from_env(explicit: str | None) -> str:
+    """`--endpoint`, else $AWS_ENDPOINT_URL, else the default edge port."""
+    return explicit or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT

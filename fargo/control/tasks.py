@@ -1,0 +1,318 @@
+"""ECS tasks on the control plane: RunTask, StopTask, DescribeTasks, ListTasks, and the live task records.
+
+A task's document is the one the API returns. While a task is not STOPPED, the control plane keeps that
+document in memory and the agent updates the very same object, so a StopTask and an agent state change
+never overwrite each other; every change is written through to the store.
+"""
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from fargo import clock
+from fargo.api.errors import (ClientException, InvalidParameterException,
+                              PlatformTaskDefinitionIncompatibilityException)
+from fargo.api.pagination import next_token, page_bounds
+from fargo.arns import parse_ecs_arn
+from fargo.config import Subnet
+from fargo.control.clusters import Clusters
+from fargo.control.context import ControlContext
+from fargo.control.task_definition_registry import TaskDefinitionRegistry
+from fargo.control.task_definitions import check_platform_supports, task_size_supported
+from fargo.control.task_definition_sizes import parse_task_cpu, parse_task_memory
+from fargo.network.ipam import SubnetFullError, allocate_ip, mac_address, private_dns_name
+from fargo.platform import resolve_platform_version
+
+STOPPED_TASK_RETENTION_SECONDS = 3600
+_STARTED_BY = re.compile(r"^[A-Za-z0-9/_-]{1,128}$")
+_PRIVATE = "_fargo"  # per-task facts the agent needs; the output shaper never lets it out
+
+
+class AgentLink(Protocol):
+    """What the control plane asks of the agent that runs a task."""
+
+    def launch(self, task: dict) -> None: ...
+
+    def request_stop(self, task: dict) -> None: ...
+
+
+class Tasks:
+    def __init__(self, ctx: ControlContext, clusters: Clusters, registry: TaskDefinitionRegistry) -> None:
+        self.ctx = ctx
+        self.clusters = clusters
+        self.registry = registry
+        self.agent: AgentLink | None = None
+        self.live: dict[str, dict] = {}  # task id -> document, for every task not yet STOPPED
+        self.on_stopped: list[Callable[[dict], None]] = []
+
+    def handlers(self) -> dict:
+        return {"RunTask": self.run_task, "StopTask": self.stop_task, "DescribeTasks": self.describe_tasks,
+                "ListTasks": self.list_tasks}
+
+    # --- records the agent writes through ------------------------------------------------------
+
+    def load_unfinished(self) -> list[dict]:
+        for doc in self.ctx.store.unfinished_tasks():
+            self.live[task_id_of(doc)] = doc
+        return list(self.live.values())
+
+    def changed(self, task: dict) -> None:
+        """The agent (or StopTask) changed `task`: count the version and write it through."""
+        task["version"] = task.get("version", 0) + 1
+        self.ctx.store.update_task(task)
+        if task["lastStatus"] == "STOPPED":
+            self.live.pop(task_id_of(task), None)
+            for hook in self.on_stopped:
+                hook(task)
+
+    def used_ips(self, subnet_id: str) -> set[str]:
+        return {t[_PRIVATE]["ip"] for t in self.live.values() if t[_PRIVATE]["subnetId"] == subnet_id}
+
+    def used_ip_count(self, subnet_id: str) -> int:
+        return len(self.used_ips(subnet_id))
+
+    def private(self, task: dict) -> dict:
+        return task[_PRIVATE]
+
+    # --- API -----------------------------------------------------------------------------------
+
+    async def run_task(self, p: dict) -> dict:
+        cluster = self.clusters.get_active(p.get("cluster"))
+        count = p.get("count", 1)
+        if not 1 <= count <= 10:
+            raise InvalidParameterException("Count must be between 1 and 10.")
+        td = self._task_definition_for_run(p["taskDefinition"])
+        capacity_provider = self._launch_type(p)
+        if "FARGATE" not in td.get("compatibilities", []):
+            raise InvalidParameterException("Task definition does not support launch_type FARGATE.")
+        platform = resolve_platform_version(p.get("platformVersion"), self.ctx.config.latest_platform)
+        overrides = p.get("overrides") or {}
+        cpu, memory = self._task_size(td, overrides)
+        check_platform_supports(td, platform, cpu=cpu)
+        if not task_size_supported(cpu, memory, platform):
+            raise PlatformTaskDefinitionIncompatibilityException(
+                "One or more of the requested capabilities are not supported.")
+        self._check_container_overrides(td, overrides)
+        subnets = self._subnets(td, p.get("networkConfiguration"))
+        started_by = p.get("startedBy")
+        if started_by is not None and not _STARTED_BY.match(started_by):
+            raise InvalidParameterException(
+                "startedBy may contain up to 128 letters, numbers, hyphens, forward slashes and underscores.")
+        token = p.get("clientToken")
+        if token is not None:
+            if not 1 <= len(token) <= 64 or not all(33 <= ord(ch) <= 126 for ch in token):
+                raise InvalidParameterException("clientToken must be 1-64 printable ASCII characters.")
+            previous = self.ctx.store.tasks_by_client_token(cluster["clusterArn"], token)
+            if previous:
+                return {"tasks": [self._public(self.live.get(task_id_of(t), t)) for t in previous], "failures": []}
+
+        tasks, failures = [], []
+        for _ in range(count):
+            subnet = random.choice(subnets)
+            try:
+                ip = allocate_ip(subnet.cidr, self.used_ips(subnet.subnet_id))
+            except SubnetFullError:
+                failures.append({"arn": cluster["clusterArn"], "reason": "RESOURCE:ENI",
+                                 "detail": f"Subnet {subnet.subnet_id} has no free IP address."})
+                continue
+            task = self._new_task(cluster, td, p, platform.version, cpu, memory, subnet, ip, capacity_provider)
+            self.ctx.store.insert_task(task, task_id_of(task), td["family"], token)
+            if p.get("tags"):
+                self.ctx.store.put_tags(task["taskArn"], p["tags"])
+            self.live[task_id_of(task)] = task
+            tasks.append(self._public(task))
+            if self.agent is not None:
+                self.agent.launch(task)
+        return {"tasks": tasks, "failures": failures}
+
+    async def stop_task(self, p: dict) -> dict:
+        cluster = self.clusters.get_active(p.get("cluster"))
+        task = self._find(p["task"], cluster["clusterArn"])
+        if task is None:
+            raise InvalidParameterException("The referenced task was not found.")
+        if task["desiredStatus"] != "STOPPED":
+            now = clock.now()
+            task["desiredStatus"] = "STOPPED"
+            task.setdefault("stopCode", "UserInitiated")
+            task.setdefault("stoppedReason", p.get("reason") or "Task stopped by user")
+            task.setdefault("stoppingAt", now)
+            self.changed(task)
+            if self.agent is not None and task["lastStatus"] != "STOPPED":
+                self.agent.request_stop(task)
+        return {"task": self._public(task)}
+
+    async def describe_tasks(self, p: dict) -> dict:
+        cluster = self.clusters.get_active(p.get("cluster"))
+        refs = p["tasks"]
+        if not 1 <= len(refs) <= 100:
+            raise InvalidParameterException("Tasks cannot be empty and may name at most 100 tasks.")
+        with_tags = "TAGS" in (p.get("include") or [])
+        tasks, failures = [], []
+        for ref in refs:
+            task = self._find(ref, cluster["clusterArn"])
+            if task is None:
+                failures.append({"arn": ref if ref.startswith("arn:") else
+                                 self.ctx.arns.task(cluster["clusterName"], ref), "reason": "MISSING"})
+                continue
+            out = self._public(task)
+            if with_tags:
+                out["tags"] = self.ctx.store.get_tags(task["taskArn"])
+            tasks.append(out)
+        return {"tasks": tasks, "failures": failures}
+
+    async def list_tasks(self, p: dict) -> dict:
+        cluster = self.clusters.get_active(p.get("cluster"))
+        offset, limit = page_bounds(p)
+        desired = p.get("desiredStatus") or "RUNNING"
+        if p.get("serviceName") or p.get("containerInstance") or p.get("launchType") not in (None, "FARGATE"):
+            return {"taskArns": []}
+        arns = self.ctx.store.list_task_arns(cluster["clusterArn"], desired, p.get("family"), p.get("startedBy"),
+                                             offset, limit + 1)
+        return {"taskArns": arns[:limit], "nextToken": next_token(offset, limit, len(arns))}
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _find(self, ref: str, cluster_arn: str) -> dict | None:
+        parsed = parse_ecs_arn(ref)
+        task_id = parsed.resource.rsplit("/", 1)[-1] if parsed and parsed.kind == "task" else ref
+        task = self.live.get(task_id) or self.ctx.store.get_task(task_id)
+        if task is None or task["clusterArn"] != cluster_arn:
+            return None
+        return task
+
+    def _task_definition_for_run(self, ref: str) -> dict:
+        try:
+            td = self.registry.find(ref)
+        except ClientException:
+            td = None
+        if td is None:
+            raise InvalidParameterException("TaskDefinition not found.")
+        if td["status"] != "ACTIVE":
+            raise InvalidParameterException("TaskDefinition is inactive")
+        return td
+
+    @staticmethod
+    def _launch_type(p: dict) -> str | None:
+        strategy = p.get("capacityProviderStrategy")
+        if strategy and p.get("launchType"):
+            raise InvalidParameterException(
+                "Specifying both a launch type and capacity provider strategy is not supported.")
+        if strategy:
+            names = {s.get("capacityProvider") for s in strategy}
+            if not names <= {"FARGATE", "FARGATE_SPOT"}:
+                raise InvalidParameterException(
+                    "The specified capacity provider strategy cannot contain a capacity provider that is not "
+                    "associated with the cluster.")
+            return strategy[0]["capacityProvider"]
+        if p.get("launchType") not in (None, "FARGATE"):
+            raise InvalidParameterException(
+                f"Launch type {p['launchType']} is not available here: Fargo runs FARGATE tasks only.")
+        return None
+
+    @staticmethod
+    def _task_size(td: dict, overrides: dict) -> tuple[str, str]:
+        try:
+            cpu = str(parse_task_cpu(overrides["cpu"])) if overrides.get("cpu") else td["cpu"]
+            memory = str(parse_task_memory(overrides["memory"])) if overrides.get("memory") else td["memory"]
+        except ClientException as e:
+            raise InvalidParameterException(e.message) from None
+        return cpu, memory
+
+    @staticmethod
+    def _check_container_overrides(td: dict, overrides: dict) -> None:
+        names = {c["name"] for c in td["containerDefinitions"]}
+        for o in overrides.get("containerOverrides") or []:
+            if o.get("name") not in names:
+                raise InvalidParameterException(
+                    f"Override for container named {o.get('name')} is not a container in the TaskDefinition.")
+
+    def _subnets(self, td: dict, network_configuration: dict | None) -> list[Subnet]:
+        vpc = (network_configuration or {}).get("awsvpcConfiguration")
+        if td.get("networkMode") == "awsvpc" and not vpc:
+            raise InvalidParameterException(
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+        known = {s.subnet_id: s for s in self.ctx.config.network.subnets}
+        wanted = vpc["subnets"]
+        if not 1 <= len(wanted) <= 16:
+            raise InvalidParameterException("subnets can have at least 1 and at most 16 items.")
+        missing = [s for s in wanted if s not in known]
+        if missing:
+            raise InvalidParameterException(
+                f"Error retrieving subnet information for {missing}: The subnet ID '{missing[0]}' does not exist "
+                "(ErrorCode: InvalidSubnetID.NotFound)")
+        groups = vpc.get("securityGroups") or []
+        bad = [g for g in groups if g != self.ctx.config.network.security_group_id]
+        if bad:
+            raise InvalidParameterException(
+                f"Error retrieving security group information for {bad}: The security group '{bad[0]}' does not "
+                "exist (ErrorCode: InvalidGroup.NotFound)")
+        return [known[s] for s in wanted]
+
+    def _new_task(self, cluster: dict, td: dict, p: dict, platform_version: str, cpu: str, memory: str,
+                  subnet: Subnet, ip: str, capacity_provider: str | None) -> dict:
+        task_id = uuid.uuid4().hex
+        cluster_name = cluster["clusterName"]
+        task_arn = self.ctx.arns.task(cluster_name, task_id)
+        overrides = p.get("overrides") or {}
+        by_name = {o["name"]: o for o in overrides.get("containerOverrides") or []}
+        attachment_id = str(uuid.uuid4())
+        containers = []
+        for c in td["containerDefinitions"]:
+            o = by_name.get(c["name"], {})
+            container: dict[str, Any] = {
+                "containerArn": self.ctx.arns.container(cluster_name, task_id, str(uuid.uuid4())),
+                "taskArn": task_arn, "name": c["name"], "image": c["image"], "lastStatus": "PENDING",
+                "networkBindings": [], "networkInterfaces": [{"attachmentId": attachment_id,
+                                                               "privateIpv4Address": ip}],
+                "healthStatus": "UNKNOWN", "cpu": str(o.get("cpu", c.get("cpu", 0))),
+            }
+            mem, reservation = o.get("memory", c.get("memory")), o.get("memoryReservation", c.get("memoryReservation"))
+            if mem is not None:
+                container["memory"] = str(mem)
+            if reservation is not None:
+                container["memoryReservation"] = str(reservation)
+            containers.append(container)
+        storage = td.get("ephemeralStorage") or overrides.get("ephemeralStorage") or {"sizeInGiB": 20}
+        mac = mac_address(task_id)
+        task: dict[str, Any] = {
+            "taskArn": task_arn, "clusterArn": cluster["clusterArn"], "taskDefinitionArn": td["taskDefinitionArn"],
+            "containers": containers,
+            "overrides": {"containerOverrides": overrides.get("containerOverrides")
+                          or [{"name": c["name"]} for c in td["containerDefinitions"]],
+                          "inferenceAcceleratorOverrides": [],
+                          **{k: v for k, v in overrides.items() if k in ("cpu", "memory", "taskRoleArn",
+                                                                         "executionRoleArn", "ephemeralStorage")}},
+            "lastStatus": "PROVISIONING", "desiredStatus": "RUNNING", "cpu": cpu, "memory": memory,
+            "createdAt": clock.now(), "group": p.get("group") or f"family:{td['family']}",
+            "launchType": "FARGATE", "platformVersion": platform_version, "platformFamily": "Linux",
+            "availabilityZone": subnet.availability_zone, "startedBy": p.get("startedBy"),
+            "attachments": [{"id": attachment_id, "type": "ElasticNetworkInterface", "status": "PRECREATED",
+                             "details": [{"name": "subnetId", "value": subnet.subnet_id}]}],
+            "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
+            "enableExecuteCommand": bool(p.get("enableExecuteCommand", False)),
+            "healthStatus": "UNKNOWN", "version": 1, "tags": p.get("tags") or [],
+            "ephemeralStorage": {"sizeInGiB": storage["sizeInGiB"]},
+            "fargateEphemeralStorage": {"sizeInGiB": storage["sizeInGiB"]},
+            _PRIVATE: {"subnetId": subnet.subnet_id, "subnetCidr": subnet.cidr, "ip": ip, "mac": mac,
+                       "attachmentId": attachment_id,
+                       "privateDnsName": private_dns_name(ip, self.ctx.config.region),
+                       "taskDefinition": td, "containerOverrides": by_name},
+        }
+        if capacity_provider:
+            task["capacityProviderName"] = capacity_provider
+        return task
+
+    def _public(self, task: dict) -> dict:
+        out = {k: v for k, v in task.items() if k != _PRIVATE}
+        out.setdefault("tags", [])
+        return out
+
+    def purge_old(self) -> int:
+        return self.ctx.store.purge_stopped_tasks(clock.now() - STOPPED_TASK_RETENTION_SECONDS)
+
+
+def task_id_of(task: dict) -> str:
+    return task["taskArn"].rsplit("/", 1)[-1]

@@ -1,0 +1,75 @@
+"""Address management for task ENIs as pure functions: which IP a task gets, its gateway, MAC and DNS name.
+
+Follows AWS's VPC rules: in every subnet the first four addresses and the last one are reserved.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+
+# AWS reserves .0 (network), .1 (VPC router), .2 (DNS), .3 (future use) and the broadcast address.
+_RESERVED_AT_START = 4
+_RESERVED_AT_END = 1
+
+
+class SubnetFullError(RuntimeError):
+    """The subnet has no free address left for another ENI."""
+
+    def __init__(self, subnet_cidr: str) -> None:
+        super().__init__(
+            f"There are not enough free addresses in subnet '{subnet_cidr}' "
+            "to satisfy the requested number of instances."
+        )
+        self.subnet_cidr = subnet_cidr
+
+
+def subnet_network(subnet_cidr: str) -> ipaddress.IPv4Network:
+    """The subnet as an IPv4 network; host bits must be zero, as in EC2."""
+    network = ipaddress.ip_network(subnet_cidr, strict=True)
+    if not isinstance(network, ipaddress.IPv4Network):
+        raise ValueError(f"subnet {subnet_cidr!r} is not an IPv4 CIDR block")
+    if network.prefixlen > 28:
+        raise ValueError(f"subnet {subnet_cidr!r} is smaller than /28, the smallest EC2 allows")
+    return network
+
+
+def allocate_ip(subnet_cidr: str, in_use: set[str]) -> str:
+    """The lowest usable address of the subnet that is not in `in_use` (addresses outside are ignored)."""
+    network = subnet_network(subnet_cidr)
+    first = int(network.network_address) + _RESERVED_AT_START
+    last = int(network.broadcast_address) - _RESERVED_AT_END
+    taken = {int(ipaddress.IPv4Address(ip)) for ip in in_use}
+    for candidate in range(first, last + 1):
+        if candidate not in taken:
+            return str(ipaddress.IPv4Address(candidate))
+    raise SubnetFullError(subnet_cidr)
+
+
+def usable_address_count(subnet_cidr: str) -> int:
+    """How many ENI addresses the subnet holds (a /24 holds 251)."""
+    return subnet_network(subnet_cidr).num_addresses - _RESERVED_AT_START - _RESERVED_AT_END
+
+
+def gateway_ip(subnet_cidr: str) -> str:
+    """The subnet's router address: the first host address, e.g. 10.213.0.1 for 10.213.0.0/20."""
+    return str(subnet_network(subnet_cidr).network_address + 1)
+
+
+def prefix_length(subnet_cidr: str) -> int:
+    return subnet_network(subnet_cidr).prefixlen
+
+
+def mac_address(identifier: str) -> str:
+    """A stable MAC for an ENI or bridge: unicast, locally administered, derived from `identifier`."""
+    digest = bytearray(hashlib.sha256(identifier.encode()).digest()[:6])
+    # Clear the multicast bit, set the locally-administered bit (AWS ENI MACs are such too, e.g. 0e:...).
+    digest[0] = (digest[0] & 0xFC) | 0x02
+    return ":".join(f"{byte:02x}" for byte in digest)
+
+
+def private_dns_name(ip: str, region: str) -> str:
+    """EC2's private DNS name: ip-10-213-0-5.ec2.internal in us-east-1, ip-...REGION.compute.internal elsewhere."""
+    host = "ip-" + str(ipaddress.IPv4Address(ip)).replace(".", "-")
+    if region == "us-east-1":
+        return f"{host}.ec2.internal"
+    return f"{host}.{region}.compute.internal"

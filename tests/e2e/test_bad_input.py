@@ -1,0 +1,100 @@
+"""Bad input never gives a 5xx or a traceback: every answer is an AWS-shaped 4xx error."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import botocore.session
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+TARGET = "AmazonEC2ContainerServiceV20141113."
+ECS_OPERATIONS = sorted(botocore.session.get_session().get_service_model("ecs").operation_names)
+
+
+def post(endpoint: str, body: bytes, target: str | None = None,
+         content_type: str = "application/x-amz-json-1.1") -> tuple[int, dict | str]:
+    headers = {"Content-Type": content_type}
+    if target:
+        headers["X-Amz-Target"] = target
+    req = urllib.request.Request(endpoint + "/", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def test_malformed_json_is_a_serialization_exception(fargo) -> None:
+    status, body = post(fargo.endpoint, b"{not json", TARGET + "ListClusters")
+    assert status == 400 and body["__type"] == "SerializationException"
+
+
+def test_a_json_array_body_is_a_serialization_exception(fargo) -> None:
+    status, body = post(fargo.endpoint, b"[1,2]", TARGET + "ListClusters")
+    assert status == 400 and body["__type"] == "SerializationException"
+
+
+def test_unknown_operation(fargo) -> None:
+    status, body = post(fargo.endpoint, b"{}", TARGET + "FlyToTheMoon")
+    assert status == 400 and body["__type"] == "UnknownOperationException"
+
+
+def test_wrong_types_are_serialization_exceptions(fargo) -> None:
+    status, body = post(fargo.endpoint, json.dumps({"maxResults": "ten"}).encode(), TARGET + "ListClusters")
+    assert status == 400 and body["__type"] == "SerializationException"
+
+
+def test_unknown_fields_and_missing_required_fields_are_validation_errors(fargo) -> None:
+    status, body = post(fargo.endpoint, json.dumps({"bogus": 1}).encode(), TARGET + "ListClusters")
+    assert status == 400 and body["__type"] == "ValidationException"
+    status, body = post(fargo.endpoint, b"{}", TARGET + "DescribeTaskDefinition")
+    assert status == 400 and body["__type"] == "ValidationException"
+    assert "taskDefinition" in body["message"]
+
+
+def test_bad_enum_is_a_validation_error(fargo) -> None:
+    status, body = post(fargo.endpoint, json.dumps({"status": "SLEEPY"}).encode(), TARGET + "ListTaskDefinitions")
+    assert status == 400 and body["__type"] == "ValidationException"
+
+
+def test_huge_body_is_refused_with_413(fargo) -> None:
+    status, body = post(fargo.endpoint, b"{" + b" " * (5 * 1024 * 1024) + b"}", TARGET + "ListClusters")
+    assert status == 413 and body["__type"] == "RequestEntityTooLarge"
+
+
+def test_unknown_ec2_action(fargo) -> None:
+    status, body = post(fargo.endpoint, b"Action=LaunchRockets&Version=2016-11-15",
+                        content_type="application/x-www-form-urlencoded")
+    assert status == 400 and "<Code>InvalidAction</Code>" in body
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12)
+
+
+@pytest.mark.parametrize("operation", ECS_OPERATIONS)
+def test_random_bodies_never_give_a_server_error(fargo, operation: str) -> None:
+    @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(body=st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=64),
+                          st.dictionaries(st.sampled_from(_members(operation) or ["x"]), json_values, max_size=5)
+                          .map(lambda v: json.dumps(v).encode())))
+    def run(body: bytes) -> None:
+        status, answer = post(fargo.endpoint, body, TARGET + operation)
+        assert status < 500, (operation, body, answer)
+        if status >= 400:
+            assert isinstance(answer, dict) and answer.get("__type"), answer
+    run()
+
+
+def _members(operation: str) -> list[str]:
+    model = botocore.session.get_session().get_service_model("ecs").operation_model(operation)
+    return list(model.input_shape.members) if model.input_shape else []
