@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import socket
 
 from fargo.network.rtnl import NetlinkError, host_rtnl, is_error
 
@@ -41,7 +42,7 @@ def remove_vpc_guard(cidr: str) -> None:
 def vpc_guards() -> list[str]:
     """The CIDRs that have an unreachable route in the main table."""
     with host_rtnl() as ipr:
-        routes = ipr.get_routes(family=2, table=254)
+        routes = ipr.get_routes(family=socket.AF_INET, table=254)
     guards = []
     for route in routes:
         if route["type"] == 7:  # RTN_UNREACHABLE
@@ -68,7 +69,7 @@ def ensure_metadata_address() -> None:
 def has_metadata_address() -> bool:
     index = _loopback_index()
     with host_rtnl() as ipr:
-        return any(a.get_attr("IFA_ADDRESS") == METADATA_IP for a in ipr.get_addr(index=index, family=2))
+        return any(a.get_attr("IFA_ADDRESS") == METADATA_IP for a in ipr.get_addr(index=index, family=socket.AF_INET))
 
 
 def remove_metadata_address() -> None:

@@ -44,12 +44,14 @@ def host_rtnl() -> Iterator[IPRoute]:
 @contextmanager
 def rtnl_over(sock: socket.socket) -> Iterator[IPRoute]:
     """A handle over a route-netlink socket made elsewhere (e.g. in a task namespace); closes the socket."""
-    _refuse_event_loop_thread()
-    handle = IPRoute(use_socket=sock, groups=0)
     try:
-        yield handle
+        _refuse_event_loop_thread()
+        handle = IPRoute(use_socket=sock, groups=0)
+        try:
+            yield handle
+        finally:
+            handle.close()
     finally:
-        handle.close()
         sock.close()
 
 

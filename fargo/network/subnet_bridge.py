@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import errno
+import socket
 
 from fargo.network import ipam
 from fargo.network.names import DEFAULT_PREFIX, bridge_name
@@ -48,7 +49,7 @@ def ensure_subnet_bridge(subnet_id: str, cidr: str, mtu: int, *, prefix: str = D
         if link.get_attr("IFLA_MTU") != mtu:
             ipr.link("set", index=index, mtu=mtu)
         addresses = {
-            (a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)
+            (a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=socket.AF_INET)
         }
         for address, length in addresses - {(gateway, prefix_len)}:
             ipr.addr("del", index=index, address=address, prefixlen=length)  # stale: the subnet changed

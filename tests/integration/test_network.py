@@ -266,8 +266,11 @@ def test_half_created_enis_are_deleted(net: Sandbox) -> None:
 def test_create_heals_a_half_created_eni_and_is_idempotent_on_a_complete_one(net: Sandbox) -> None:
     subprocess.run(["ip", "netns", "add", netns_name("task1", net.prefix)], check=True)
     eni = net.eni(1)
+    (first,) = _ip_json("link", "show", eni.host_veth)
     again = net.eni(1)
     assert again == eni
+    (second,) = _ip_json("link", "show", eni.host_veth)
+    assert second["ifindex"] == first["ifindex"]  # kept, not made again
     (entry,) = list_task_enis(net.prefix)
     assert entry.netns_path == eni.netns_path and entry.host_veth == eni.host_veth
     echo, _ = _tcp_exchange(eni, net.eni(2), b"healed")
@@ -322,6 +325,8 @@ def _check_eni_in_netns(eni: TaskEni) -> None:
 
 
 def test_thirty_enis_created_concurrently_are_all_set_up_and_torn_down(net: Sandbox) -> None:
+    delete_subnet_bridge(net.subnet_id, prefix=net.prefix)  # the creates race to make it
+
     async def create_all() -> list[TaskEni]:
         return await asyncio.gather(
             *[

@@ -4,6 +4,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fargo.network import ipam, names
 
@@ -98,3 +100,18 @@ def test_bad_prefixes_are_refused(prefix: str) -> None:
 def test_task_ids_that_are_not_safe_file_names_are_refused(task_id: str) -> None:
     with pytest.raises(ValueError):
         names.netns_name(task_id)
+
+
+@given(taken=st.sets(st.integers(min_value=0, max_value=63), max_size=64))
+def test_allocation_is_always_a_free_usable_address_of_the_subnet(taken: set[int]) -> None:
+    cidr = "10.7.0.64/26"
+    network = ipaddress.ip_network(cidr)
+    in_use = {str(network.network_address + offset) for offset in taken}
+    usable = {str(network.network_address + offset) for offset in range(4, 63)}
+    if usable <= in_use:
+        with pytest.raises(ipam.SubnetFullError):
+            ipam.allocate_ip(cidr, in_use)
+        return
+    chosen = ipam.allocate_ip(cidr, in_use)
+    assert chosen in usable - in_use
+    assert chosen == min(usable - in_use, key=ipaddress.IPv4Address)
