@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 FARGO := $(VENV)/bin/fargo
 DATA_DIR ?= /var/lib/fargo
 ENDPOINT ?= http://127.0.0.1:8400
-APT_PACKAGES := containerd runc iproute2 nftables e2fsprogs busybox-static python3-venv
+APT_PACKAGES := containerd runc tini iproute2 nftables e2fsprogs busybox-static python3-venv
 TEST_IMAGE := build/busybox.tar
 
 .PHONY: install system-packages venv run stop test bench clean
@@ -14,7 +14,7 @@ TEST_IMAGE := build/busybox.tar
 install: system-packages venv $(TEST_IMAGE)
 
 # Debian packages: containerd and runc run the tasks; iproute2/nftables build task networks;
-# e2fsprogs makes ephemeral volumes; busybox-static is the base of the image Fargo builds for examples and tests.
+# tini is the init of initProcessEnabled; e2fsprogs makes ephemeral volumes; busybox-static is the base of the image Fargo builds for examples and tests.
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

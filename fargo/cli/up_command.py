@@ -13,6 +13,7 @@ from fargo.config import Config
 def run_up(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     config = Config(data_dir=Path(args.data_dir), listen=args.listen, database=args.database,
                     containerd_address=args.containerd_address, latest_platform=args.latest_platform,
                     account_id=args.account_id, region=args.region)

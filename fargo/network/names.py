@@ -19,7 +19,9 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 def check_prefix(prefix: str) -> str:
     # At most 6 characters so that prefix + kind letter + hash keeps at least 8 hex digits.
     if not _PREFIX_RE.match(prefix):
-        raise ValueError(f"network name prefix {prefix!r} must be 1-6 lowercase letters or digits, starting with a letter")
+        raise ValueError(
+            f"network name prefix {prefix!r} must be 1-6 lowercase letters or digits, starting with a letter"
+        )
     return prefix
 
 

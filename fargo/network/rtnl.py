@@ -61,7 +61,9 @@ def _refuse_event_loop_thread() -> None:
         asyncio.get_running_loop()
     except RuntimeError:
         return
-    raise RuntimeError("blocking netlink call on the asyncio thread: use the *_async functions of fargo.network")
+    raise RuntimeError(
+        "blocking netlink call on the asyncio thread: use the *_async functions of fargo.network or asyncio.to_thread"
+    )
 
 
 def is_error(error: BaseException, *codes: int) -> bool:

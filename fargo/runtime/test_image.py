@@ -119,7 +119,7 @@ def _image_config(diff_id: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class TestImage:
+class BuiltImage:
     """What was written: the reference and the manifest digest containerd will report."""
 
     name: str
@@ -130,7 +130,7 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) 
     tar.addfile(_entry(name, tarfile.REGTYPE, mode, size=len(data)), io.BytesIO(data))
 
 
-def write_oci_archive(out: Path, name: str = DEFAULT_NAME, busybox: Path = BUSYBOX) -> TestImage:
+def write_oci_archive(out: Path, name: str = DEFAULT_NAME, busybox: Path = BUSYBOX) -> BuiltImage:
     """Write an OCI image-layout tarball (one gzip layer) named `name`."""
     layer = build_layer_tar(busybox)
     layer_gz = gzip.compress(layer, compresslevel=6, mtime=0)
@@ -157,10 +157,10 @@ def write_oci_archive(out: Path, name: str = DEFAULT_NAME, busybox: Path = BUSYB
             _add_bytes(tar, "blobs/sha256/" + _digest(blob).removeprefix("sha256:"), blob)
         _add_bytes(tar, "oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
         _add_bytes(tar, "index.json", index)
-    return TestImage(name, _digest(manifest))
+    return BuiltImage(name, _digest(manifest))
 
 
-def write_docker_archive(out: Path, name: str = DEFAULT_NAME, busybox: Path = BUSYBOX) -> TestImage:
+def write_docker_archive(out: Path, name: str = DEFAULT_NAME, busybox: Path = BUSYBOX) -> BuiltImage:
     """Write a `docker save`-style tarball (manifest.json, config json, uncompressed layer.tar)."""
     layer = build_layer_tar(busybox)
     layer_id = hashlib.sha256(layer).hexdigest()
@@ -173,7 +173,7 @@ def write_docker_archive(out: Path, name: str = DEFAULT_NAME, busybox: Path = BU
         _add_bytes(tar, config_name, config)
         _add_bytes(tar, "manifest.json", manifest)
     # The manifest digest is only known once imported (the importer writes the manifest).
-    return TestImage(name, "")
+    return BuiltImage(name, "")
 
 
 def main(argv: list[str] | None = None) -> None:

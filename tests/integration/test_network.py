@@ -39,6 +39,7 @@ from fargo.network.rtnl import NetlinkError, host_rtnl, rtnl_over
 from fargo.network.subnet_bridge import delete_subnet_bridge, ensure_subnet_bridge
 from fargo.network.task_eni import (
     TaskEni,
+    TaskEniError,
     create_task_eni,
     create_task_eni_async,
     delete_task_eni,
@@ -275,6 +276,22 @@ def test_create_heals_a_half_created_eni_and_is_idempotent_on_a_complete_one(net
     assert entry.netns_path == eni.netns_path and entry.host_veth == eni.host_veth
     echo, _ = _tcp_exchange(eni, net.eni(2), b"healed")
     assert echo == b"healed"
+
+
+def test_a_failed_create_leaves_nothing_behind(net: Sandbox) -> None:
+    with pytest.raises(TaskEniError, match="task1"):
+        net.eni(1, mtu=70000)  # above the veth maximum: refused after the namespace was made
+    assert list_task_enis(net.prefix) == []
+    assert netns_name("task1", net.prefix) not in _netns_names()
+
+
+def test_platform_1_3_0_mtu_of_1500_is_a_parameter(net: Sandbox) -> None:
+    eni = net.eni(1, mtu=1500)
+    (eth1,) = _ip_json("-n", eni.netns_name, "link", "show", "eth1")
+    (host,) = _ip_json("link", "show", eni.host_veth)
+    assert eth1["mtu"] == host["mtu"] == 1500
+    (bridge,) = _ip_json("link", "show", net.bridge)
+    assert bridge["mtu"] == MTU  # chosen explicitly, so a smaller port does not lower it
 
 
 def test_ensure_subnet_bridge_heals_mtu_address_and_link_state(net: Sandbox) -> None:

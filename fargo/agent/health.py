@@ -1,0 +1,77 @@
+"""Container health checks as Docker runs them for ECS: a command in the container every `interval`,
+`timeout` each, UNHEALTHY after `retries` failures in a row; failures in `startPeriod` don't count.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from fargo.control.task_definition_effective import HealthCheckSettings
+from fargo.runtime.errors import ContainerRuntimeError
+
+log = logging.getLogger(__name__)
+
+
+def health_command(command: tuple[str, ...]) -> list[str] | None:
+    """ECS's forms: ["CMD-SHELL", "line"], ["CMD", exe, args...]; anything else is run as given."""
+    if not command or command[0] == "NONE":
+        return None
+    if command[0] == "CMD-SHELL":
+        return ["/bin/sh", "-c", " ".join(command[1:])]
+    if command[0] == "CMD":
+        return list(command[1:])
+    return list(command)
+
+
+class HealthChecker:
+    def __init__(self, runtime, container_id: str, settings: HealthCheckSettings,  # noqa: ANN001
+                 on_change: Callable[[str], None]) -> None:
+        self.runtime = runtime
+        self.container_id = container_id
+        self.settings = settings
+        self.on_change = on_change
+        self.status = "UNKNOWN"
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> asyncio.Task:
+        self._task = asyncio.ensure_future(self._loop())
+        return self._task
+
+    def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def _loop(self) -> None:
+        args = health_command(self.settings.command)
+        if args is None:
+            return
+        started = time.monotonic()
+        failures = 0
+        while True:
+            await asyncio.sleep(self.settings.interval)
+            ok = await self._check_once(args)
+            in_start_period = time.monotonic() - started < self.settings.start_period
+            if ok:
+                failures = 0
+                self._set("HEALTHY")
+            elif not in_start_period:
+                failures += 1
+                if failures >= self.settings.retries:
+                    self._set("UNHEALTHY")
+
+    async def _check_once(self, args: list[str]) -> bool:
+        exec_id = "health-" + uuid.uuid4().hex[:12]
+        try:
+            code = await self.runtime.exec_process(self.container_id, exec_id, args, timeout=self.settings.timeout)
+        except ContainerRuntimeError as e:
+            log.debug("health check of %s could not run: %s", self.container_id, e)
+            return False
+        return code == 0
+
+    def _set(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            self.on_change(status)
