@@ -43,6 +43,10 @@ class UnknownUser(ContainerRuntimeError):
     """A user or group name is not in the image's /etc/passwd or /etc/group."""
 
 
+class ExecTimedOut(ContainerRuntimeError):
+    """An exec'd process ran past its timeout; it was SIGKILLed and deleted."""
+
+
 class RuntimeCallFailed(ContainerRuntimeError):
     """Any other failed containerd call; `code` is the gRPC status name (e.g. "FAILED_PRECONDITION")."""
 

@@ -126,3 +126,36 @@ def ecs(fargo: FargoProcess):  # noqa: ANN201
 @pytest.fixture
 def ec2(fargo: FargoProcess):  # noqa: ANN201
     return fargo.client("ec2")
+
+
+TEST_IMAGE = "fargo.local/busybox:latest"
+
+
+def import_test_image(f: FargoProcess) -> None:
+    """Build the busybox test image (from Debian's busybox-static) and load it with `fargo image import`."""
+    tar = REPO / "build" / "busybox.tar"
+    if not tar.exists():
+        tar.parent.mkdir(exist_ok=True)
+        subprocess.run([sys.executable, "-m", "fargo.runtime.test_image", str(tar)], check=True, cwd=REPO)
+    subprocess.run(FARGO + ["image", "import", str(tar), "--endpoint", f.endpoint], check=True, cwd=REPO,
+                   capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def runner_fargo(fargo: FargoProcess) -> FargoProcess:
+    """The shared Fargo, with the test image imported and the default cluster created."""
+    import_test_image(fargo)
+    fargo.client("ecs").create_cluster()
+    return fargo
+
+
+def wait_for_task(ecs, task_arn: str, status: str, timeout: float = 60, cluster: str = "default") -> dict:  # noqa: ANN001
+    """Poll DescribeTasks until lastStatus is `status` (or STOPPED, which is final)."""
+    deadline = time.monotonic() + timeout
+    task: dict = {}
+    while time.monotonic() < deadline:
+        task = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
+        if task["lastStatus"] == status or task["lastStatus"] == "STOPPED":
+            return task
+        time.sleep(0.05)
+    raise AssertionError(f"task did not reach {status} in {timeout}s; last seen: {task.get('lastStatus')}")
