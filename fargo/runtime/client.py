@@ -1,4 +1,4 @@
-"""A thin, typed asyncio client for containerd's gRPC API: images, containers, tasks and task events.
+"""A thin, typed asyncio client for containerd's gRPC API: images, containers, tasks, execs and task events.
 
 One channel serves every call; the namespace (default "fargo") goes with each one. Callers see only the
 dataclasses of `fargo.runtime.records` and the exceptions of `fargo.runtime.errors`.
@@ -6,12 +6,14 @@ dataclasses of `fargo.runtime.records` and the exceptions of `fargo.runtime.erro
 from __future__ import annotations
 
 import asyncio
+import copy
 import ctypes
 import json
 import os
 import secrets
 import shutil
 import tarfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,6 +27,7 @@ from fargo.runtime.errors import (
     ContainerAlreadyExists,
     ContainerdUnavailable,
     ContainerNotFound,
+    ExecTimedOut,
     ImageImportFailed,
     ImageNotFound,
     RuntimeCallFailed,
@@ -70,10 +73,12 @@ from fargo.runtime.records import (
 
 RUNTIME = "io.containerd.runc.v2"
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
+PROCESS_SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process"
 RUNC_OPTIONS_TYPE_URL = "containerd.runc.v1.Options"
 _STATUSES: dict[int, TaskStatus] = {0: "unknown", 1: "created", 2: "running", 3: "stopped", 4: "paused", 5: "pausing"}
 _WRITE, _COMMIT = 1, 2
 _MNT_DETACH = 2
+_EXEC_CLEANUP_TIMEOUT = 10.0  # seconds for each kill/wait/delete of an exec process being discarded
 
 M = TypeVar("M", bound=message.Message)
 
@@ -137,6 +142,8 @@ class Containerd:
         self._images: dict[str, _ResolvedImage] = {}
         self._users: dict[str, UserDatabase] = {}
         self._mounts: dict[str, list[types_pb2.Mount]] = {}  # from Prepare, consumed by start_task
+        # Each container's OCI `process` section, the template for its execs (dropped by delete_container).
+        self._process_specs: dict[str, dict[str, Any]] = {}
         runtime = containers_pb2.Container.Runtime(name=RUNTIME)
         if runc_root is not None:
             options = runc_options_pb2.RuncOptions(root=str(runc_root))
@@ -483,6 +490,7 @@ class Containerd:
             if exc.code == "ALREADY_EXISTS":
                 raise ContainerAlreadyExists(f"container {container_id} already exists") from None
             raise
+        self._process_specs[container_id] = copy.deepcopy(spec.get("process") or {})
         try:
             prepared = await self._call(
                 "snapshots.v1.Snapshots/Prepare",
@@ -508,6 +516,7 @@ class Containerd:
     async def delete_container(self, container_id: str) -> None:
         """Remove the container, its snapshot and any bundle a failed Tasks.Create left; missing parts are fine."""
         self._mounts.pop(container_id, None)
+        self._process_specs.pop(container_id, None)
         # Snapshot before record (as containerd's own client does): otherwise GC may remove it under us.
         await self._remove_snapshot(container_id)
         await self._delete_container_record(container_id)
@@ -659,6 +668,91 @@ class Containerd:
                 )
         return None
 
+    # -- execs ------------------------------------------------------------------------------------
+
+    async def exec_process(
+        self, container_id: str, exec_id: str, args: list[str], *, timeout: float,
+        env: list[str] | None = None, cwd: str | None = None, user: tuple[int, int] | None = None,
+    ) -> int:
+        """Run `args` as an extra process in the container's running task; return its exit code.
+
+        The process copies the container's OCI `process` (env, cwd, user, capabilities, rlimits...) with
+        `args` replaced and no terminal; `env` entries override same-named variables, `cwd` and `user`
+        (uid, gid) replace. Its stdio is /dev/null. `timeout` counts from the call: past it the process is
+        SIGKILLed and ExecTimedOut raised. The exec process is deleted in every case (also on cancel).
+        Raises ContainerNotFound when there is no such container or task, and RuntimeCallFailed when the
+        process cannot be started: a task that is not running, or an `args[0]` that does not exist (runc
+        fails the start; `/bin/sh -c missing` instead exits 127 from the shell and that is returned).
+        """
+        if not exec_id or exec_id == container_id:
+            raise ValueError("exec_id must be non-empty and differ from the container id")  # else its exit looks like the task's
+        deadline = time.monotonic() + timeout
+        base = await self._process_spec(container_id)
+        process = _exec_process_spec(base, args, env, cwd, user)
+        # All stdio empty: the shim hands runc /dev/null and makes no FIFOs, files or copy goroutines.
+        request = tasks_pb2.ExecProcessRequest(
+            container_id=container_id, exec_id=exec_id,
+            spec=any_pb2.Any(type_url=PROCESS_SPEC_TYPE_URL, value=json.dumps(process, separators=(",", ":")).encode()),
+        )
+        ref = tasks_pb2.ProcessRef(container_id=container_id, exec_id=exec_id)
+        try:
+            await self._call("tasks.v1.Tasks/Exec", request, empty_pb2.Empty, timeout=_remaining(deadline))
+        except RuntimeCallFailed as exc:
+            if exc.code == "NOT_FOUND":
+                raise ContainerNotFound(f"no task for container {container_id}: {exc.message}") from None
+            if exc.code != "DEADLINE_EXCEEDED":
+                raise  # nothing was added (ALREADY_EXISTS: that id belongs to another exec, leave it)
+            await asyncio.shield(self._discard_exec(ref, kill=True))  # it may have been added after all
+            raise ExecTimedOut(f"exec {exec_id} in {container_id}: not created within {timeout} s") from None
+        exited = False
+        try:
+            await self._call("tasks.v1.Tasks/Start", ref, tasks_pb2.StartResponse, timeout=_remaining(deadline))
+            reply = await self._call("tasks.v1.Tasks/Wait", ref, tasks_pb2.WaitResponse, timeout=_remaining(deadline))
+            exited = True
+        except RuntimeCallFailed as exc:
+            if exc.code == "DEADLINE_EXCEEDED":
+                raise ExecTimedOut(f"exec {exec_id} in {container_id}: still running after {timeout} s, killed") from None
+            raise
+        finally:
+            # Shielded: a cancelled health check must not leave the exec process behind.
+            await asyncio.shield(self._discard_exec(ref, kill=not exited))
+        return int(reply.exit_status)
+
+    async def _process_spec(self, container_id: str) -> dict[str, Any]:
+        """The container's OCI `process` section, from the cache or (after a restart) Containers.Get."""
+        cached = self._process_specs.get(container_id)
+        if cached is None:
+            try:
+                reply = await self._call(
+                    "containers.v1.Containers/Get", containers_pb2.ContainerIdRequest(id=container_id),
+                    containers_pb2.ContainerEnvelope,
+                )
+            except RuntimeCallFailed as exc:
+                if exc.code == "NOT_FOUND":
+                    raise ContainerNotFound(f"container {container_id} not found") from None
+                raise
+            cached = dict(json.loads(reply.container.spec.value or b"{}").get("process") or {})
+            self._process_specs[container_id] = cached
+        return cached
+
+    async def _discard_exec(self, ref: Any, *, kill: bool) -> None:
+        """Delete an exec process, first SIGKILLing and reaping it if it may still run; gone already is fine."""
+        if kill:
+            for path, request, response in (
+                ("tasks.v1.Tasks/Kill", tasks_pb2.KillRequest(container_id=ref.container_id, exec_id=ref.exec_id, signal=9),
+                 empty_pb2.Empty),
+                ("tasks.v1.Tasks/Wait", ref, tasks_pb2.WaitResponse),
+            ):
+                try:
+                    await self._call(path, request, response, timeout=_EXEC_CLEANUP_TIMEOUT)
+                except RuntimeCallFailed:
+                    pass  # never started, already exited, or gone: the delete below settles it
+        try:
+            await self._call("tasks.v1.Tasks/DeleteProcess", ref, tasks_pb2.DeleteTaskResponse, timeout=_EXEC_CLEANUP_TIMEOUT)
+        except RuntimeCallFailed as exc:
+            if exc.code != "NOT_FOUND":
+                raise
+
     # -- events -----------------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[RuntimeEvent]:
@@ -691,6 +785,28 @@ class Containerd:
                 raise _translate(error, "Events/Subscribe") from None
         finally:
             call.cancel()
+
+
+def _remaining(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.001)
+
+
+def _exec_process_spec(
+    base: dict[str, Any], args: list[str], env: list[str] | None, cwd: str | None, user: tuple[int, int] | None
+) -> dict[str, Any]:
+    """An exec's OCI process: the container's, with new args, no terminal and the given overrides."""
+    process = {key: value for key, value in base.items() if key != "consoleSize"}  # shallow: base stays untouched
+    process["args"] = list(args)
+    process["terminal"] = False
+    if env:
+        merged = {item.partition("=")[0]: item for item in base.get("env") or []}
+        merged.update({item.partition("=")[0]: item for item in env})
+        process["env"] = list(merged.values())
+    if cwd is not None:
+        process["cwd"] = cwd
+    if user is not None:
+        process["user"] = {"uid": user[0], "gid": user[1]}  # the container user's extra groups do not carry over
+    return process
 
 
 def _quote(value: str) -> str:

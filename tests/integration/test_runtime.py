@@ -1,4 +1,4 @@
-"""fargo.runtime against a real, private containerd + runc: images, containers, limits, events, cleanup.
+"""fargo.runtime against a real, private containerd + runc: images, containers, limits, events, execs, cleanup.
 
 Needs root. Containers run the project's busybox test image; names carry the session's test prefix.
 """
@@ -13,14 +13,14 @@ import signal
 import statistics
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from fargo.runtime.client import Containerd
-from fargo.runtime.errors import ContainerNotFound, ImageNotFound, RuntimeCallFailed
+from fargo.runtime.errors import ContainerNotFound, ContainerRuntimeError, ExecTimedOut, ImageNotFound, RuntimeCallFailed
 from fargo.runtime.image_archive import chain_ids
 from fargo.runtime.oci_spec import BindMount, ContainerRuntimeSpec, Rlimit, build_oci_spec
 from fargo.runtime.records import ExitStatus, RuntimeEvent, TaskExited, TaskOomKilled
@@ -427,3 +427,163 @@ def test_start_latency_against_ctr_run(runner: Runner, containerd_runtime: Conta
     print(f"\ncreate->start->exit of `true`, median of {rounds}: fargo.runtime {ours_ms:.0f} ms, "
           f"ctr run --rm {ctr_ms:.0f} ms, ratio {ours_ms / ctr_ms:.2f}")
     assert ours_ms <= 1.5 * ctr_ms
+
+
+# -- exec -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sleeper:
+    """A running container (sleep) whose init left /tmp/marker behind, for execs."""
+
+    rt: ContainerdRuntime
+    cid: str
+
+    def run(self, coro: object, timeout: float = 120) -> object:
+        return self.rt.run(coro, timeout)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sleeper(containerd_runtime: ContainerdRuntime, test_image: ImageUnderTest, tmp_path: Path) -> Iterator[Sleeper]:
+    rt = containerd_runtime
+    cid = rt.unique_id("exec")
+    spec = ContainerRuntimeSpec(args=["sh", "-c", "echo here > /tmp/marker; exec sleep 1000"], env=["FOO=bar"],
+                                cwd="/tmp", cgroups_path=f"{rt.cgroup_parent}/{cid}")
+    out = tmp_path / f"{cid}.out"
+    out.touch()
+
+    async def start() -> None:
+        await rt.client.create_container(cid, test_image.name, build_oci_spec(spec).spec)
+        await rt.client.start_task(cid, out, out)
+        deadline = time.monotonic() + 5  # the marker is written by the init process shortly after start
+        while await rt.client.exec_process(cid, rt.unique_id("ready"), ["test", "-f", "/tmp/marker"], timeout=5) != 0:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+
+    try:
+        rt.run(start())
+        yield Sleeper(rt, cid)
+    finally:
+        rt.run(cleanup(rt.client, cid))
+
+
+def _exec(sleeper: Sleeper, args: list[str], timeout: float = 10, **kwargs: object) -> int:
+    client = sleeper.rt.client
+    return sleeper.rt.run(client.exec_process(sleeper.cid, sleeper.rt.unique_id("x"), args, timeout=timeout, **kwargs))  # type: ignore[arg-type]
+
+
+def test_exec_returns_exit_codes_and_leaves_no_exec_processes(sleeper: Sleeper) -> None:
+    assert _exec(sleeper, ["/bin/sh", "-c", "exit 0"]) == 0
+    assert _exec(sleeper, ["/bin/sh", "-c", "exit 3"]) == 3
+    assert _exec(sleeper, ["false"]) == 1
+    assert _exec(sleeper, ["/bin/sh", "-c", "no-such-command"]) == 127  # CMD-SHELL form: the shell says 127
+    with pytest.raises(RuntimeCallFailed):  # exec form: runc cannot start it
+        _exec(sleeper, ["/no/such/binary"])
+    pids = sleeper.run(sleeper.rt.client.task_pids(sleeper.cid))
+    info = sleeper.run(sleeper.rt.client.task_info(sleeper.cid))
+    assert pids == [info.pid]  # type: ignore[attr-defined]
+
+
+def test_exec_sees_the_containers_env_cwd_user_and_filesystem(sleeper: Sleeper) -> None:
+    assert _exec(sleeper, ["/bin/sh", "-c", 'test "$FOO" = bar && test "$(pwd)" = /tmp && test "$(cat marker)" = here']) == 0
+    assert _exec(sleeper, ["/bin/sh", "-c", 'test "$(id -u)" = 0 && echo x > /tmp/from-exec']) == 0
+    assert _exec(sleeper, ["test", "-f", "/tmp/from-exec"]) == 0
+    # overrides: env merges by name, cwd and user replace
+    assert _exec(sleeper, ["/bin/sh", "-c", 'test "$FOO" = baz && test -n "$PATH" && test "$(pwd)" = /etc'],
+                 env=["FOO=baz"], cwd="/etc") == 0
+    assert _exec(sleeper, ["/bin/sh", "-c", 'test "$(id -u):$(id -g)" = 1234:99'], user=(1234, 99)) == 0
+
+
+def test_exec_timeout_kills_the_process(sleeper: Sleeper) -> None:
+    rt = sleeper.rt
+    started = time.monotonic()
+    with pytest.raises(ExecTimedOut):
+        _exec(sleeper, ["sleep", "30"], timeout=0.5)
+    elapsed = time.monotonic() - started
+    assert elapsed < 3
+    pids = rt.run(rt.client.task_pids(sleeper.cid))
+    assert len(pids) == 1
+    assert not any(Path(f"/proc/{pid}/cmdline").exists() and b"30" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                   for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                   if Path(f"/proc/{pid}/comm").exists() and Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
+                   and Path(f"/proc/{pid}/cgroup").exists()
+                   and f"{rt.cgroup_parent}/{sleeper.cid}" in Path(f"/proc/{pid}/cgroup").read_text())
+
+
+def test_twenty_concurrent_execs_and_their_exits_are_not_task_exits(sleeper: Sleeper) -> None:
+    rt = sleeper.rt
+
+    async def scenario() -> tuple[list[int], list[RuntimeEvent], list[int]]:
+        seen: list[RuntimeEvent] = []
+        collector = asyncio.ensure_future(_collect_events(rt.client, seen))
+        await asyncio.sleep(0.2)
+        try:
+            codes = await asyncio.gather(*[
+                rt.client.exec_process(sleeper.cid, f"par-{n}", ["/bin/sh", "-c", f"exit {n}"], timeout=30) for n in range(20)
+            ])
+            await asyncio.sleep(0.3)
+        finally:
+            collector.cancel()
+        return list(codes), seen, await rt.client.task_pids(sleeper.cid)
+
+    codes, events, pids = rt.run(scenario())
+    assert codes == list(range(20))
+    assert not [e for e in events if e.container_id == sleeper.cid]
+    assert len(pids) == 1
+
+
+def test_exec_latency(sleeper: Sleeper) -> None:
+    rt, rounds = sleeper.rt, 20
+
+    async def measure() -> list[float]:
+        times = []
+        for n in range(rounds):
+            started = time.perf_counter()
+            assert await rt.client.exec_process(sleeper.cid, f"lat-{n}", ["/bin/sh", "-c", "true"], timeout=10) == 0
+            times.append(time.perf_counter() - started)
+        return times
+
+    times = rt.run(measure())
+    print(f"\nexec of `/bin/sh -c true` (exec, start, wait, delete), median of {rounds}: "
+          f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
+    assert statistics.median(times) < 0.5
+
+
+def test_exec_on_a_stopped_or_missing_container_raises(containerd_runtime: ContainerdRuntime,
+                                                       test_image: ImageUnderTest, tmp_path: Path) -> None:
+    rt = containerd_runtime
+    cid = rt.unique_id("stopped")
+    out = tmp_path / "stopped.out"
+    out.touch()
+
+    async def scenario() -> list[BaseException]:
+        client = rt.client
+        raised: list[BaseException] = []
+        built = build_oci_spec(ContainerRuntimeSpec(args=["true"], cgroups_path=f"{rt.cgroup_parent}/{cid}"))
+        try:
+            await client.create_container(cid, test_image.name, built.spec)
+            for stage in ("created", "stopped", "deleted"):
+                if stage == "created":
+                    pass  # container record without a task
+                elif stage == "stopped":
+                    await client.start_task(cid, out, out)
+                    await client.wait(cid)
+                else:
+                    await client.delete_task(cid)
+                try:
+                    await client.exec_process(cid, f"on-{stage}", ["true"], timeout=5)
+                except ContainerRuntimeError as exc:
+                    raised.append(exc)
+            try:
+                await client.exec_process("no-such-container", "x", ["true"], timeout=5)
+            except ContainerRuntimeError as exc:
+                raised.append(exc)
+        finally:
+            await cleanup(client, cid)
+        return raised
+
+    raised = rt.run(scenario())
+    print("\nexec errors:", [f"{type(e).__name__}: {e}" for e in raised])
+    assert len(raised) == 4
+    assert isinstance(raised[0], ContainerNotFound) and isinstance(raised[2], ContainerNotFound)
+    assert isinstance(raised[3], ContainerNotFound)
