@@ -22,18 +22,19 @@ echo "Fargo is healthy at $ENDPOINT"
 
 "$FARGO" image import "$IMAGE_TAR" --endpoint "$ENDPOINT"
 if "$AWS" ecs run-task help >/dev/null 2>&1 && [ -f examples/hello-fargate.json ]; then
+  "$AWS" ecs create-cluster --cluster-name default --query 'cluster.clusterArn' --output text
   "$AWS" ecs register-task-definition --cli-input-json file://examples/hello-fargate.json \
       --query 'taskDefinition.taskDefinitionArn' --output text
   if "$AWS" ecs run-task --cluster default --launch-type FARGATE --task-definition hello-fargate \
        --network-configuration 'awsvpcConfiguration={subnets=[subnet-fargo-default-1a]}' \
        --query 'tasks[0].taskArn' --output text >"$DATA_DIR/.example-task" 2>"$DATA_DIR/.example-err"; then
     TASK_ARN=$(cat "$DATA_DIR/.example-task"); TASK_ID=${TASK_ARN##*/}
-    echo "Running task $TASK_ID; waiting for it to stop ..."
-    "$AWS" ecs wait tasks-stopped --cluster default --tasks "$TASK_ARN" || true
-    "$AWS" ecs describe-tasks --cluster default --tasks "$TASK_ARN" \
-        --query 'tasks[0].{lastStatus:lastStatus,stopCode:stopCode,exitCode:containers[0].exitCode}' --output table
+    echo "Running task $TASK_ID; its output follows until it stops:"
     echo "--- output of the task ---"
-    "$FARGO" logs "$TASK_ID" --endpoint "$ENDPOINT"
+    "$FARGO" logs "$TASK_ID" --follow --endpoint "$ENDPOINT"
+    echo "---"
+    "$AWS" ecs describe-tasks --cluster default --tasks "$TASK_ARN" \
+        --query 'tasks[0].{lastStatus:lastStatus,stopCode:stopCode,exitCode:containers[0].exitCode,platform:platformVersion,az:availabilityZone}' --output table
   else
     cat "$DATA_DIR/.example-err"
   fi

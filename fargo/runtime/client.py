@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import tarfile
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -678,44 +677,43 @@ class Containerd:
 
         The process copies the container's OCI `process` (env, cwd, user, capabilities, rlimits...) with
         `args` replaced and no terminal; `env` entries override same-named variables, `cwd` and `user`
-        (uid, gid) replace. Its stdio is /dev/null. `timeout` counts from the call: past it the process is
-        SIGKILLed and ExecTimedOut raised. The exec process is deleted in every case (also on cancel).
+        (uid, gid) replace. Its stdio is /dev/null. If Exec+Start+Wait take longer than `timeout` seconds the
+        process is SIGKILLed and ExecTimedOut raised. The exec process is deleted in every case (also on cancel).
         Raises ContainerNotFound when there is no such container or task, and RuntimeCallFailed when the
         process cannot be started: a task that is not running, or an `args[0]` that does not exist (runc
         fails the start; `/bin/sh -c missing` instead exits 127 from the shell and that is returned).
         """
         if not exec_id or exec_id == container_id:
             raise ValueError("exec_id must be non-empty and differ from the container id")  # else its exit looks like the task's
-        deadline = time.monotonic() + timeout
-        base = await self._process_spec(container_id)
-        process = _exec_process_spec(base, args, env, cwd, user)
+        process = _exec_process_spec(await self._process_spec(container_id), args, env, cwd, user)
         # All stdio empty: the shim hands runc /dev/null and makes no FIFOs, files or copy goroutines.
         request = tasks_pb2.ExecProcessRequest(
             container_id=container_id, exec_id=exec_id,
             spec=any_pb2.Any(type_url=PROCESS_SPEC_TYPE_URL, value=json.dumps(process, separators=(",", ":")).encode()),
         )
         ref = tasks_pb2.ProcessRef(container_id=container_id, exec_id=exec_id)
+        state = _ExecState()
         try:
-            await self._call("tasks.v1.Tasks/Exec", request, empty_pb2.Empty, timeout=_remaining(deadline))
-        except RuntimeCallFailed as exc:
-            if exc.code == "NOT_FOUND":
-                raise ContainerNotFound(f"no task for container {container_id}: {exc.message}") from None
-            if exc.code != "DEADLINE_EXCEEDED":
-                raise  # nothing was added (ALREADY_EXISTS: that id belongs to another exec, leave it)
-            await asyncio.shield(self._discard_exec(ref, kill=True))  # it may have been added after all
-            raise ExecTimedOut(f"exec {exec_id} in {container_id}: not created within {timeout} s") from None
-        exited = False
-        try:
-            await self._call("tasks.v1.Tasks/Start", ref, tasks_pb2.StartResponse, timeout=_remaining(deadline))
-            reply = await self._call("tasks.v1.Tasks/Wait", ref, tasks_pb2.WaitResponse, timeout=_remaining(deadline))
-            exited = True
-        except RuntimeCallFailed as exc:
-            if exc.code == "DEADLINE_EXCEEDED":
-                raise ExecTimedOut(f"exec {exec_id} in {container_id}: still running after {timeout} s, killed") from None
-            raise
+            # An asyncio timeout, not a gRPC deadline: containerd reports a propagated deadline as UNKNOWN.
+            return await asyncio.wait_for(self._run_exec(request, ref, state), timeout)
+        except asyncio.TimeoutError:
+            raise ExecTimedOut(f"exec {exec_id} in {container_id}: still running after {timeout} s, killed") from None
         finally:
-            # Shielded: a cancelled health check must not leave the exec process behind.
-            await asyncio.shield(self._discard_exec(ref, kill=not exited))
+            if state.added:  # shielded: a cancelled health check must not leave the exec process behind
+                await asyncio.shield(self._discard_exec(ref, kill=not state.exited))
+
+    async def _run_exec(self, request: Any, ref: Any, state: _ExecState) -> int:
+        state.added = True  # until Exec definitely fails: a cancel mid-call may still have added it
+        try:
+            await self._call("tasks.v1.Tasks/Exec", request, empty_pb2.Empty)
+        except RuntimeCallFailed as exc:
+            state.added = False  # nothing was added (ALREADY_EXISTS: that id is another exec's, leave it)
+            if exc.code == "NOT_FOUND":
+                raise ContainerNotFound(f"no task for container {ref.container_id}: {exc.message}") from None
+            raise
+        await self._call("tasks.v1.Tasks/Start", ref, tasks_pb2.StartResponse)
+        reply = await self._call("tasks.v1.Tasks/Wait", ref, tasks_pb2.WaitResponse)
+        state.exited = True
         return int(reply.exit_status)
 
     async def _process_spec(self, container_id: str) -> dict[str, Any]:
@@ -787,8 +785,12 @@ class Containerd:
             call.cancel()
 
 
-def _remaining(deadline: float) -> float:
-    return max(deadline - time.monotonic(), 0.001)
+@dataclass
+class _ExecState:
+    """How far an exec got, so its cleanup knows whether to kill and delete it."""
+
+    added: bool = False
+    exited: bool = False
 
 
 def _exec_process_spec(

@@ -494,20 +494,25 @@ def test_exec_sees_the_containers_env_cwd_user_and_filesystem(sleeper: Sleeper) 
     assert _exec(sleeper, ["/bin/sh", "-c", 'test "$(id -u):$(id -g)" = 1234:99'], user=(1234, 99)) == 0
 
 
-def test_exec_timeout_kills_the_process(sleeper: Sleeper) -> None:
+def test_exec_timeout_or_cancel_kills_the_process(sleeper: Sleeper) -> None:
     rt = sleeper.rt
     started = time.monotonic()
     with pytest.raises(ExecTimedOut):
         _exec(sleeper, ["sleep", "30"], timeout=0.5)
-    elapsed = time.monotonic() - started
-    assert elapsed < 3
-    pids = rt.run(rt.client.task_pids(sleeper.cid))
-    assert len(pids) == 1
-    assert not any(Path(f"/proc/{pid}/cmdline").exists() and b"30" in Path(f"/proc/{pid}/cmdline").read_bytes()
-                   for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
-                   if Path(f"/proc/{pid}/comm").exists() and Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
-                   and Path(f"/proc/{pid}/cgroup").exists()
-                   and f"{rt.cgroup_parent}/{sleeper.cid}" in Path(f"/proc/{pid}/cgroup").read_text())
+    assert time.monotonic() - started < 3
+    assert len(rt.run(rt.client.task_pids(sleeper.cid))) == 1  # ListPids covers every process in the cgroup
+
+    async def cancelled() -> list[int]:
+        call = asyncio.ensure_future(rt.client.exec_process(sleeper.cid, "cancelled", ["sleep", "30"], timeout=60))
+        await asyncio.sleep(0.3)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await asyncio.sleep(0.5)  # the shielded cleanup finishes in the background
+        return await rt.client.task_pids(sleeper.cid)
+
+    assert len(rt.run(cancelled())) == 1
+    assert _exec(sleeper, ["true"]) == 0  # the container is still fine
 
 
 def test_twenty_concurrent_execs_and_their_exits_are_not_task_exits(sleeper: Sleeper) -> None:
