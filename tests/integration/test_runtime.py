@@ -439,9 +439,6 @@ class Sleeper:
     rt: ContainerdRuntime
     cid: str
 
-    def run(self, coro: object, timeout: float = 120) -> object:
-        return self.rt.run(coro, timeout)  # type: ignore[arg-type]
-
 
 @pytest.fixture
 def sleeper(containerd_runtime: ContainerdRuntime, test_image: ImageUnderTest, tmp_path: Path) -> Iterator[Sleeper]:
@@ -467,9 +464,10 @@ def sleeper(containerd_runtime: ContainerdRuntime, test_image: ImageUnderTest, t
         rt.run(cleanup(rt.client, cid))
 
 
-def _exec(sleeper: Sleeper, args: list[str], timeout: float = 10, **kwargs: object) -> int:
-    client = sleeper.rt.client
-    return sleeper.rt.run(client.exec_process(sleeper.cid, sleeper.rt.unique_id("x"), args, timeout=timeout, **kwargs))  # type: ignore[arg-type]
+def _exec(sleeper: Sleeper, args: list[str], timeout: float = 10, env: list[str] | None = None,
+          cwd: str | None = None, user: tuple[int, int] | None = None) -> int:
+    rt = sleeper.rt
+    return rt.run(rt.client.exec_process(sleeper.cid, rt.unique_id("x"), args, timeout=timeout, env=env, cwd=cwd, user=user))
 
 
 def test_exec_returns_exit_codes_and_leaves_no_exec_processes(sleeper: Sleeper) -> None:
@@ -479,9 +477,10 @@ def test_exec_returns_exit_codes_and_leaves_no_exec_processes(sleeper: Sleeper) 
     assert _exec(sleeper, ["/bin/sh", "-c", "no-such-command"]) == 127  # CMD-SHELL form: the shell says 127
     with pytest.raises(RuntimeCallFailed):  # exec form: runc cannot start it
         _exec(sleeper, ["/no/such/binary"])
-    pids = sleeper.run(sleeper.rt.client.task_pids(sleeper.cid))
-    info = sleeper.run(sleeper.rt.client.task_info(sleeper.cid))
-    assert pids == [info.pid]  # type: ignore[attr-defined]
+    rt = sleeper.rt
+    pids = rt.run(rt.client.task_pids(sleeper.cid))
+    info = rt.run(rt.client.task_info(sleeper.cid))
+    assert info is not None and pids == [info.pid]
 
 
 def test_exec_sees_the_containers_env_cwd_user_and_filesystem(sleeper: Sleeper) -> None:
