@@ -26,8 +26,17 @@ IMAGE = "fargo.local/busybox:latest"
 FAMILY = "bench-task-start"
 CTR_NAMESPACE = "bench"
 ECS_PREFIX = "AmazonEC2ContainerServiceV20141113"
-# PID 1 ignores SIGTERM unless it handles it, so trap it: StopTask then ends the task at once, not after stopTimeout.
+# PID 1 ignores SIGTERM unless it handles it, so trap it: StopTask then ends the task at once. A StopTask that
+# lands before the shell has set its trap still waits for stopTimeout, so keep that short.
 TASK_COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+STOP_TIMEOUT_S = 2
+# Lifecycle steps from the task's own timestamps (ms resolution), as (label, from field, to field).
+STEPS = [
+    ("PROVISIONING  createdAt -> connectivityAt", "createdAt", "connectivityAt"),
+    ("PENDING       connectivityAt -> pullStoppedAt", "connectivityAt", "pullStoppedAt"),
+    ("ACTIVATING    pullStoppedAt -> startedAt", "pullStoppedAt", "startedAt"),
+    ("total         createdAt -> startedAt", "createdAt", "startedAt"),
+]
 SEQUENTIAL_POLL_S = 0.005
 TASK_TIMEOUT_S = 60.0
 BATCH_TIMEOUT_S = 180.0
@@ -66,8 +75,11 @@ class Launch:
 
     @property
     def server_latency(self) -> float | None:
-        created, started = self.server.get("createdAt"), self.server.get("startedAt")
-        return started - created if created is not None and started is not None else None
+        return self.step("createdAt", "startedAt")
+
+    def step(self, start_field: str, end_field: str) -> float | None:
+        start, end = self.server.get(start_field), self.server.get(end_field)
+        return end - start if start is not None and end is not None else None
 
 
 def run_params(count: int) -> dict:
@@ -267,7 +279,8 @@ def main() -> int:
             ecs.create_cluster(clusterName="default")
             ecs.register_task_definition(
                 family=FAMILY, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
-                containerDefinitions=[{"name": "app", "image": IMAGE, "essential": True, "command": TASK_COMMAND}])
+                containerDefinitions=[{"name": "app", "image": IMAGE, "essential": True, "command": TASK_COMMAND,
+                                      "stopTimeout": STOP_TIMEOUT_S}])
             print(f"Task start: Fargo pid {fargo.pid()} on {fargo.endpoint}; containerd {sock}")
             try:
                 # One untimed start of each kind warms the image's snapshots, the subnet bridges and ctr's caches.
@@ -312,6 +325,14 @@ def main() -> int:
         ("per task createdAt -> startedAt p95 (ms, server)", ms(batch_server, 95)),
         (f"all {c} STOPPED after StopTask (s)", batch.all_stopped_s),
     ])
+    print()
+    print("Where the time goes: lifecycle steps from each task's own timestamps (server side, ms)")
+    step_rows = []
+    for label, start_field, end_field in STEPS:
+        s_vals = [v for v in (launch.step(start_field, end_field) for launch in seq) if v is not None]
+        b_vals = [v for v in (launch.step(start_field, end_field) for launch in batch.launches) if v is not None]
+        step_rows.append((label, ms(s_vals, 50), ms(s_vals, 95), ms(b_vals, 50), ms(b_vals, 95)))
+    print_table(["step", "seq p50", "seq p95", f"{c} conc p50", f"{c} conc p95"], step_rows)
     print()
     seq_ratio_d = percentile(fargo_seq, 50) / percentile(ctr_d, 50)
     print("Ratios (Fargo p50 / ctr p50; target: sequential <= 1.5x `ctr run`, 100 concurrent RUNNING <= 20 s)")
