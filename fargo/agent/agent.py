@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,7 +159,8 @@ class Agent:
         while True:
             await asyncio.sleep(PURGE_EVERY_SECONDS)
             try:
-                self.tasks.purge_old()
+                for task_id in self.tasks.purge_old():
+                    await asyncio.to_thread(shutil.rmtree, self.task_dir(task_id), True)
             except Exception:  # noqa: BLE001 - retried next round
                 log.exception("purging stopped tasks failed")
 

@@ -24,7 +24,7 @@ from fargo.control.task_definition_registry import TaskDefinitionRegistry
 from fargo.control.task_definitions import check_platform_supports, task_size_supported
 from fargo.control.task_definition_sizes import parse_task_cpu, parse_task_memory
 from fargo.network.ipam import SubnetFullError, allocate_ip, mac_address, private_dns_name
-from fargo.platform import resolve_platform_version
+from fargo.platform import PLATFORM_VERSIONS, resolve_platform_version
 
 STOPPED_TASK_RETENTION_SECONDS = 3600
 _STARTED_BY = re.compile(r"^[A-Za-z0-9/_-]{1,128}$")
@@ -91,6 +91,8 @@ class Tasks:
         platform = resolve_platform_version(p.get("platformVersion"), self.ctx.config.latest_platform)
         overrides = p.get("overrides") or {}
         cpu, memory = self._task_size(td, overrides)
+        if not any(task_size_supported(cpu, memory, known) for known in PLATFORM_VERSIONS.values()):
+            raise InvalidParameterException("No Fargate configuration exists for given values.")
         check_platform_supports(td, platform, cpu=cpu)
         if not task_size_supported(cpu, memory, platform):
             raise PlatformTaskDefinitionIncompatibilityException(
@@ -310,7 +312,8 @@ class Tasks:
         out.setdefault("tags", [])
         return out
 
-    def purge_old(self) -> int:
+    def purge_old(self) -> list[str]:
+        """Forget tasks stopped more than an hour ago (ECS keeps them describable about that long)."""
         return self.ctx.store.purge_stopped_tasks(clock.now() - STOPPED_TASK_RETENTION_SECONDS)
 
 

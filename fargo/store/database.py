@@ -218,8 +218,13 @@ class Store:
             rows = c.execute(select(t.c.doc).where(t.c.last_status != "STOPPED").order_by(t.c.created_at)).all()
         return [r[0] for r in rows]
 
-    def purge_stopped_tasks(self, stopped_before: float) -> int:
+    def purge_stopped_tasks(self, stopped_before: float) -> list[str]:
+        """Delete tasks stopped before the given time, with their tags; return their ids."""
         t = schema.tasks
+        old = and_(t.c.last_status == "STOPPED", t.c.stopped_at < stopped_before)
         with self.engine.begin() as c:
-            return c.execute(delete(t).where(and_(t.c.last_status == "STOPPED",
-                                                  t.c.stopped_at < stopped_before))).rowcount
+            rows = c.execute(select(t.c.task_id, t.c.arn).where(old)).all()
+            if rows:
+                c.execute(delete(schema.tags).where(schema.tags.c.resource_arn.in_([arn for _, arn in rows])))
+                c.execute(delete(t).where(old))
+        return [task_id for task_id, _ in rows]

@@ -70,6 +70,12 @@ def containerd_containers(f: FargoProcess) -> str:
                           capture_output=True, text=True).stdout
 
 
+def containerd_snapshots(f: FargoProcess) -> str:
+    sock = f.data_dir / "containerd" / "containerd.sock"
+    return subprocess.run(["ctr", "-a", str(sock), "-n", "fargo", "snapshots", "ls"],
+                          capture_output=True, text=True).stdout
+
+
 def test_a_task_goes_through_fargates_lifecycle_and_stops_on_request(runner_fargo: FargoProcess) -> None:
     ecs = runner_fargo.client("ecs")
     td = register(ecs, "lifecycle", {"name": "app", "command": ["sleep", "3600"], "stopTimeout": 2})
@@ -116,6 +122,7 @@ def test_a_task_goes_through_fargates_lifecycle_and_stops_on_request(runner_farg
     assert task["taskArn"] in ecs.list_tasks(desiredStatus="STOPPED")["taskArns"]
     assert host_leftovers(task_id) == []
     assert container["runtimeId"] not in containerd_containers(runner_fargo)
+    assert container["runtimeId"] not in containerd_snapshots(runner_fargo)
 
 
 def test_stop_task_reason_is_recorded(runner_fargo: FargoProcess) -> None:
@@ -206,6 +213,7 @@ def test_a_command_that_does_not_exist_fails_with_cannot_start_container_error(r
     assert task["stoppedReason"].startswith("CannotStartContainerError: ")
     assert host_leftovers(task["taskArn"].rsplit("/", 1)[-1]) == []
     assert task["containers"][0]["runtimeId"] not in containerd_containers(runner_fargo)
+    assert task["containers"][0]["runtimeId"] not in containerd_snapshots(runner_fargo)
 
 
 def test_containers_of_a_task_share_localhost(runner_fargo: FargoProcess) -> None:
@@ -281,6 +289,9 @@ def test_run_task_errors_are_aws_shaped(runner_fargo: FargoProcess) -> None:
     code, _ = error_of(taskDefinition=td, launchType="FARGATE",
                        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-nope"]}})
     assert code == "InvalidParameterException"
+    assert error_of(taskDefinition=td, launchType="FARGATE", networkConfiguration=NETWORK,
+                    overrides={"cpu": "256", "memory": "4096"}) == (
+        "InvalidParameterException", "No Fargate configuration exists for given values.")
     code, _ = error_of(taskDefinition=td, launchType="FARGATE", networkConfiguration=NETWORK, cluster="no-cluster")
     assert code == "ClusterNotFoundException"
     ecs.deregister_task_definition(taskDefinition=td)
