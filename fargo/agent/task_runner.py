@@ -221,15 +221,19 @@ class TaskRunner:
             run.progress = ContainerProgress(failed_to_start=True)
             run.doc["reason"] = f"CannotStartContainerError: {e}"[:1024]
             raise TaskCannotStart(run.doc["reason"]) from None
-        run.progress = ContainerProgress(started=True)
         run.doc["lastStatus"] = "RUNNING"
+        self._watch_running(run)
+        self._save()
+
+    def _watch_running(self, run: ContainerRun) -> None:
+        """A running container gets a watcher for its exit and, if it has one, its health check."""
+        run.progress = ContainerProgress(started=True)
         run.watcher = asyncio.ensure_future(self._watch(run))
         self.agent.track(run.watcher)
         if run.settings.health_check is not None:
             run.health = HealthChecker(self.agent.runtime, run.runtime_id, run.settings.health_check,
                                        lambda status, r=run: self._health_changed(r, status))
             self.agent.track(run.health.start())
-        self._save()
 
     async def _runtime_step(self, transition: str, timeout: float, call):  # noqa: ANN001, ANN202
         try:
@@ -298,13 +302,7 @@ class TaskRunner:
                 run.created = True
             elif info is not None and info.status == "running":
                 run.created, run.pid = True, info.pid
-                run.progress = ContainerProgress(started=True)
-                run.watcher = asyncio.ensure_future(self._watch(run))
-                self.agent.track(run.watcher)
-                if run.settings.health_check is not None:
-                    run.health = HealthChecker(self.agent.runtime, run.runtime_id, run.settings.health_check,
-                                               lambda status, r=run: self._health_changed(r, status))
-                    self.agent.track(run.health.start())
+                self._watch_running(run)
             elif info is not None and info.exit_status is not None:
                 run.created = True
                 self._container_exited(run, info.exit_status.code, None)
