@@ -334,3 +334,38 @@ def test_platform_1_3_0_runs_as_itself(runner_fargo: FargoProcess) -> None:
     assert e.value.response["Error"]["Code"] == "PlatformTaskDefinitionIncompatibilityException"
     latest = wait_for_task(ecs, run(ecs, td, platformVersion="LATEST")["taskArn"], "STOPPED")
     assert latest["platformVersion"] == "1.4.0"
+
+
+def _cgroup(controller: str, *parts: str) -> str:
+    return Path("/sys/fs/cgroup", controller, "fargo", *parts).read_text().strip()
+
+
+def test_task_and_container_cgroup_limits(runner_fargo: FargoProcess) -> None:
+    ecs = runner_fargo.client("ecs")
+    td = register(ecs, "limits", {"name": "app", "command": ["sleep", "3600"], "stopTimeout": 2, "cpu": 128,
+                                  "memory": 256, "memoryReservation": 128},
+                  {"name": "side", "command": ["sleep", "3600"], "stopTimeout": 2}, cpu="512", memory="1024")
+    task = wait_for_task(ecs, run(ecs, td)["taskArn"], "RUNNING")
+    task_id = task["taskArn"].rsplit("/", 1)[-1]
+    app, side = (c["runtimeId"] for c in task["containers"])
+    try:
+        assert _cgroup("memory", task_id, "memory.limit_in_bytes") == str(1024 * 2**20)
+        assert _cgroup("cpu", task_id, "cpu.cfs_quota_us") == str(50_000)  # half a CPU per 100 ms period
+        assert _cgroup("memory", task_id, app, "memory.limit_in_bytes") == str(256 * 2**20)
+        assert _cgroup("memory", task_id, app, "memory.soft_limit_in_bytes") == str(128 * 2**20)
+        assert _cgroup("cpu", task_id, app, "cpu.shares") == "128"
+        # a container without its own memory gets the task's, so its OOM kills are its own
+        assert _cgroup("memory", task_id, side, "memory.limit_in_bytes") == str(1024 * 2**20)
+        assert _cgroup("pids", task_id, app, "pids.max") == "4096"
+    finally:
+        ecs.stop_task(task=task_id)
+        wait_for_task(ecs, task["taskArn"], "STOPPED", 30)
+    assert host_leftovers(task_id) == []
+
+
+def test_entry_point_and_working_directory(runner_fargo: FargoProcess) -> None:
+    ecs = runner_fargo.client("ecs")
+    td = register(ecs, "entry", {"name": "app", "entryPoint": ["sh", "-c", "pwd; echo entry $0"],
+                                 "command": ["from-command"], "workingDirectory": "/tmp"})
+    task = wait_for_task(ecs, run(ecs, td)["taskArn"], "STOPPED")
+    assert logs(runner_fargo, task["taskArn"]).split() == ["/tmp", "entry", "from-command"]
