@@ -15,12 +15,15 @@ from sqlalchemy import text
 
 from fargo.api.ec2 import Ec2Api
 from fargo.api.ecs import EcsApi
+from fargo.agent.agent import Agent
 from fargo.api.server import EdgeServer, json_error
 from fargo.config import CONTAINERD_NAMESPACE, Config
 from fargo.control.context import ControlContext
+from fargo.control.tasks import Tasks
 from fargo.runtime.client import Containerd
 from fargo.runtime.containerd_daemon import ensure_containerd
 from fargo.runtime.errors import ContainerRuntimeError
+from fargo.runtime.records import Image
 from fargo.store.database import Store
 
 log = logging.getLogger("fargo")
@@ -32,8 +35,8 @@ class Fargo:
         self.store = Store(config.database_url)
         self.ctx = ControlContext(config, self.store)
         self.runtime: Containerd | None = None
-        self.agent = None
-        self.tasks = None
+        self.agent: Agent | None = None
+        self.tasks: Tasks | None = None
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -61,10 +64,9 @@ class Fargo:
         log.info("Fargo is serving on http://%s", cfg.listen)
 
     async def _start_agent(self) -> None:
-        try:
-            from fargo.agent.embedded import start_embedded_agent
-        except ImportError:  # the agent arrives with task support
-            return
+        from fargo.agent.embedded import start_embedded_agent
+
+        assert self.runtime is not None
         self.tasks, self.agent = await start_embedded_agent(self.ctx, self.runtime)
 
     def _used_ips(self, subnet_id: str) -> int:
@@ -146,6 +148,6 @@ class Fargo:
         return web.json_response({"lastStatus": task["lastStatus"], "containers": out})
 
 
-def _image_json(image: object) -> dict:
-    return {"name": image.name, "digest": image.digest, "size": getattr(image, "size", 0),  # type: ignore[attr-defined]
-            "createdAt": image.created.timestamp() if getattr(image, "created", None) else None}
+def _image_json(image: Image) -> dict:
+    return {"name": image.name, "digest": image.digest, "size": image.size,
+            "createdAt": image.created.timestamp() if image.created else None}

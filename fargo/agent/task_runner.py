@@ -7,6 +7,7 @@ task ENI, the task cgroup, the task's files), each undoing its own work when the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import signal
@@ -25,6 +26,7 @@ from fargo.control.tasks import task_id_of
 from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
 from fargo.runtime.errors import ContainerRuntimeError, ImageNotFound
 from fargo.runtime.oci_spec import build_oci_spec
+from fargo.runtime.records import ImageConfig
 
 if TYPE_CHECKING:
     from fargo.agent.agent import Agent
@@ -141,8 +143,8 @@ class TaskRunner:
             return
         self._move(TaskState.RUNNING, startedAt=clock.now())
 
-    async def _resolve_images(self) -> dict[str, object]:
-        images = {}
+    async def _resolve_images(self) -> dict[str, ImageConfig]:
+        images: dict[str, ImageConfig] = {}
         for run in self.containers.values():
             try:
                 config = await self.agent.runtime.image_config(run.definition["image"])
@@ -157,7 +159,7 @@ class TaskRunner:
             images[run.name] = config
         return images
 
-    async def _activate(self, images: dict[str, object]) -> None:
+    async def _activate(self, images: dict[str, ImageConfig]) -> None:
         """Create and start containers as their dependsOn conditions allow, until all have started."""
         waiting_since = time.monotonic()
         while True:
@@ -192,14 +194,14 @@ class TaskRunner:
             if self.stop_wanted:
                 return
 
-    async def _start_container(self, run: ContainerRun, image: object) -> None:
+    async def _start_container(self, run: ContainerRun, image: ImageConfig) -> None:
         assert self.facts is not None
         runtime = self.agent.runtime
         pidns = None
         if self.td.get("pidMode") == "task":
             first = next((r for r in self.containers.values() if r.pid), None)
             pidns = f"/proc/{first.pid}/ns/pid" if first else None
-        spec = runtime_spec(run.definition, run.settings, image, self.facts, run.runtime_id, pidns)  # type: ignore[arg-type]
+        spec = runtime_spec(run.definition, run.settings, image, self.facts, run.runtime_id, pidns)
         try:
             users = await runtime.image_users(run.definition["image"]) if spec.user and not spec.user.isdigit() \
                 and not spec.user.split(":")[0].isdigit() else None
@@ -232,7 +234,7 @@ class TaskRunner:
         self.agent.track(run.watcher)
         if run.settings.health_check is not None:
             run.health = HealthChecker(self.agent.runtime, run.runtime_id, run.settings.health_check,
-                                       lambda status, r=run: self._health_changed(r, status))
+                                       functools.partial(self._health_changed, run))
             self.agent.track(run.health.start())
 
     async def _runtime_step(self, transition: str, timeout: float, call):  # noqa: ANN001, ANN202

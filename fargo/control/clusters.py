@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fargo import clock
 from fargo.api.errors import (ClusterContainsTasksException, ClusterNotFoundException,
@@ -27,7 +28,7 @@ class Clusters:
         existing = self.ctx.store.get_cluster(name)
         if existing and existing["status"] == "ACTIVE":
             return self.describe_one(existing, include_tags=True)
-        doc = {
+        doc: dict[str, Any] = {
             "clusterArn": self.ctx.arns.cluster(name),
             "clusterName": name,
             "status": "ACTIVE",

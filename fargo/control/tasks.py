@@ -233,7 +233,7 @@ class Tasks:
 
     def _subnets(self, td: dict, network_configuration: dict | None) -> list[Subnet]:
         vpc = (network_configuration or {}).get("awsvpcConfiguration")
-        if td.get("networkMode") == "awsvpc" and not vpc:
+        if not vpc:  # every Fargate task is awsvpc
             raise InvalidParameterException(
                 "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
         known = {s.subnet_id: s for s in self.ctx.config.network.subnets}

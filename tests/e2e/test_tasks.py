@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
