@@ -190,8 +190,8 @@ class Tasks:
             td = self.registry.find(ref)
         except ClientException:
             td = None
-        if td is None:
-            raise InvalidParameterException("TaskDefinition not found.")
+        if td is None:  # seen in real output as "ClientException: TaskDefinition not found."
+            raise ClientException("TaskDefinition not found.")
         if td["status"] != "ACTIVE":
             raise InvalidParameterException("TaskDefinition is inactive")
         return td

@@ -292,6 +292,8 @@ def test_run_task_errors_are_aws_shaped(runner_fargo: FargoProcess) -> None:
         "InvalidParameterException", "No Fargate configuration exists for given values.")
     code, _ = error_of(taskDefinition=td, launchType="FARGATE", networkConfiguration=NETWORK, cluster="no-cluster")
     assert code == "ClusterNotFoundException"
+    assert error_of(taskDefinition="never-registered", launchType="FARGATE", networkConfiguration=NETWORK) == (
+        "ClientException", "TaskDefinition not found.")
     ecs.deregister_task_definition(taskDefinition=td)
     assert error_of(taskDefinition=td, launchType="FARGATE", networkConfiguration=NETWORK) == (
         "InvalidParameterException", "TaskDefinition is inactive")
