@@ -98,3 +98,22 @@ def test_random_bodies_never_give_a_server_error(fargo, operation: str) -> None:
 def _members(operation: str) -> list[str]:
     model = botocore.session.get_session().get_service_model("ecs").operation_model(operation)
     return list(model.input_shape.members) if model.input_shape else []
+
+
+EC2_OPERATIONS = ["DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups", "DescribeAvailabilityZones"]
+form_keys = st.sampled_from(["VpcId.1", "SubnetId.1", "Filter.1.Name", "Filter.1.Value.1", "MaxResults",
+                             "DryRun", "GroupId.1", "ZoneName.1", "NextToken", "Bogus"])
+
+
+@pytest.mark.parametrize("operation", EC2_OPERATIONS)
+def test_random_ec2_query_bodies_never_give_a_server_error(fargo, operation: str) -> None:
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(params=st.dictionaries(form_keys, st.text(max_size=12), max_size=5), junk=st.binary(max_size=16))
+    def run(params: dict, junk: bytes) -> None:
+        from urllib.parse import urlencode
+        body = urlencode({"Action": operation, "Version": "2016-11-15", **params}).encode() + junk
+        status, answer = post(fargo.endpoint, body, content_type="application/x-www-form-urlencoded")
+        assert status < 500, (operation, body, answer)
+        if status >= 400:
+            assert "<Code>" in answer, answer
+    run()

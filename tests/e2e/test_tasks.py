@@ -218,7 +218,8 @@ def test_containers_of_a_task_share_localhost(runner_fargo: FargoProcess) -> Non
     ecs = runner_fargo.client("ecs")
     td = register(ecs, "localhost",
                   {"name": "server", "essential": False, "command": ["sh", "-c", "echo pong | nc -l -p 8080"]},
-                  {"name": "client", "command": ["sh", "-c", "sleep 0.5; nc 127.0.0.1 8080"],
+                  {"name": "client", "command": ["sh", "-c", "for i in $(seq 50); do nc 127.0.0.1 8080 && exit 0; "
+                                                     "sleep 0.1; done; exit 1"],
                    "dependsOn": [{"containerName": "server", "condition": "START"}]})
     task = wait_for_task(ecs, run(ecs, td)["taskArn"], "STOPPED")
     assert "pong" in logs(runner_fargo, task["taskArn"], "client")
