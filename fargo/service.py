@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
-from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import text
@@ -16,14 +13,13 @@ from sqlalchemy import text
 from fargo.api.ec2 import Ec2Api
 from fargo.api.ecs import EcsApi
 from fargo.agent.agent import Agent
-from fargo.api.server import EdgeServer, json_error
+from fargo.api.fargo_routes import FargoRoutes
+from fargo.api.server import EdgeServer
 from fargo.config import CONTAINERD_NAMESPACE, Config
 from fargo.control.context import ControlContext
 from fargo.control.tasks import Tasks
 from fargo.runtime.client import Containerd
 from fargo.runtime.containerd_daemon import ensure_containerd
-from fargo.runtime.errors import ContainerRuntimeError
-from fargo.runtime.records import Image
 from fargo.store.database import Store
 
 log = logging.getLogger("fargo")
@@ -51,12 +47,8 @@ class Fargo:
         ecs = EcsApi(self.ctx, self.tasks)
         ec2 = Ec2Api(cfg, self._used_ips)
         edge = EdgeServer([ecs.service()], {"ec2": ec2.service()}, self._health)
-        edge.add_routes([
-            web.get("/_fargo/images", self._list_images),
-            web.post("/_fargo/images", self._import_image),
-            web.get("/_fargo/tasks/{task_id}/logs", self._task_logs),
-        ])
-        edge.app._client_max_size = 0  # image uploads are streamed, not read whole
+        assert self.tasks is not None and self.agent is not None
+        edge.add_routes(FargoRoutes(cfg.data_dir, self.runtime, self.tasks, self.agent).routes())
         self._runner = web.AppRunner(edge.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.listen_host, cfg.listen_port, reuse_address=True)
@@ -100,54 +92,3 @@ class Fargo:
     def _ping_store(self) -> None:
         with self.store.engine.connect() as c:
             c.execute(text("SELECT 1"))
-
-    async def _list_images(self, _request: web.Request) -> web.Response:
-        assert self.runtime is not None
-        images = await self.runtime.list_images()
-        return web.json_response({"images": [_image_json(i) for i in images]})
-
-    async def _import_image(self, request: web.Request) -> web.Response:
-        assert self.runtime is not None
-        tmp_dir = self.config.data_dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, path = tempfile.mkstemp(dir=tmp_dir, suffix=".tar")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                async for chunk in request.content.iter_chunked(1 << 20):
-                    f.write(chunk)
-            images = await self.runtime.import_image(Path(path), request.query.get("name"))
-        except ContainerRuntimeError as e:
-            return json_error(400, f"cannot import image: {e}")
-        finally:
-            os.unlink(path)
-        return web.json_response({"images": [_image_json(i) for i in images]})
-
-    async def _task_logs(self, request: web.Request) -> web.Response:
-        """What each container of a task wrote, from the byte offsets the caller already has."""
-        task_id = request.match_info["task_id"].rsplit("/", 1)[-1]
-        task = self.store.get_task(task_id) if self.tasks is not None else None
-        if task is not None and self.tasks is not None:
-            task = self.tasks.live.get(task_id, task)
-        cluster = request.query.get("cluster", "default")
-        if task is None or self.agent is None or task["clusterArn"].rsplit("/", 1)[-1] != cluster.rsplit("/", 1)[-1]:
-            return json_error(404, "The referenced task was not found.")
-        wanted = request.query.get("container")
-        names = [c["name"] for c in task["containers"]]
-        if wanted is not None and wanted not in names:
-            return json_error(404, f"The task has no container named {wanted}.")
-        out = []
-        for name in names if wanted is None else [wanted]:
-            offset = int(request.query.get(f"offset.{name}", "0") or 0)
-            path = self.agent.log_path(task_id, name)
-            data = b""
-            if path.exists():
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    data = f.read(4 * 1024 * 1024)
-            out.append({"name": name, "output": data.decode(errors="replace"), "offset": offset + len(data)})
-        return web.json_response({"lastStatus": task["lastStatus"], "containers": out})
-
-
-def _image_json(image: Image) -> dict:
-    return {"name": image.name, "digest": image.digest, "size": image.size,
-            "createdAt": image.created.timestamp() if image.created else None}

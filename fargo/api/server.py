@@ -25,7 +25,8 @@ class EdgeServer:
         self.json_services = {s.target_prefix: s for s in json_services}
         self.query_services = query_services  # by botocore service name; EC2 is the only one today
         self.health = health
-        self.app = web.Application(client_max_size=MAX_API_BODY)
+        # Bodies are streamed (API requests up to MAX_API_BODY, image uploads whole), never read at once.
+        self.app = web.Application()
         self.app.router.add_get("/_fargo/health", self._health)
         self.app.router.add_post("/", self._aws)
 
