@@ -370,3 +370,17 @@ def test_entry_point_and_working_directory(runner_fargo: FargoProcess) -> None:
                                  "command": ["from-command"], "workingDirectory": "/tmp"})
     task = wait_for_task(ecs, run(ecs, td)["taskArn"], "STOPPED")
     assert logs(runner_fargo, task["taskArn"]).split() == ["/tmp", "entry", "from-command"]
+
+
+def test_stopping_a_task_before_it_runs_leaves_nothing_behind(runner_fargo: FargoProcess) -> None:
+    ecs = runner_fargo.client("ecs")
+    td = register(ecs, "early-stop", {"name": "app", "command": ["sleep", "3600"], "stopTimeout": 2})
+    tasks = ecs.run_task(taskDefinition=td, launchType="FARGATE", networkConfiguration=NETWORK, count=5)["tasks"]
+    for t in tasks:
+        ecs.stop_task(task=t["taskArn"], reason="changed my mind")
+    for t in tasks:
+        stopped = wait_for_task(ecs, t["taskArn"], "STOPPED", 30)
+        assert stopped["stopCode"] == "UserInitiated" and stopped["stoppedReason"] == "changed my mind"
+        assert all(c["lastStatus"] == "STOPPED" for c in stopped["containers"])
+        assert host_leftovers(t["taskArn"].rsplit("/", 1)[-1]) == []
+        assert stopped["containers"][0].get("runtimeId", "-") not in containerd_containers(runner_fargo)
