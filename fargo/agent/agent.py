@@ -20,6 +20,7 @@ from fargo.network.host_routes import ensure_vpc_guard
 from fargo.network.subnet_bridge import ensure_subnet_bridge
 from fargo.network.task_eni import delete_task_eni_async, list_task_enis_async
 from fargo.runtime.client import Containerd
+from fargo.runtime.containerd_daemon import ensure_containerd
 from fargo.runtime.errors import ContainerRuntimeError
 from fargo.runtime.records import TaskOomKilled
 
@@ -33,6 +34,7 @@ class AgentSettings:
     region: str
     vpc_cidr: str
     network_prefix: str = "fg"
+    containerd_address: str | None = None  # None: Fargo's own containerd under data_dir, restarted if it dies
     # How long containerd may take to create / start a container before the task fails with the
     # platform's runtime timeout error (the Fargate agent's figures: 4 and 3 minutes).
     create_timeout: float = float(os.environ.get("FARGO_CONTAINER_CREATE_TIMEOUT", 240))
@@ -53,6 +55,7 @@ class Agent:
         self._main: asyncio.Task | None = None
         self._started = asyncio.Event()
         self._backlog: list[tuple[dict, bool]] = []
+        self._recovering: asyncio.Lock = asyncio.Lock()
 
     # --- the link the control plane uses ----------------------------------------------------------
 
@@ -153,7 +156,30 @@ class Agent:
                         self._oom.add(event.container_id)
             except ContainerRuntimeError as e:
                 log.warning("containerd event stream ended (%s); resubscribing", e)
-            await asyncio.sleep(1)
+            await self.containerd_back()
+            await asyncio.sleep(0.2)
+
+    async def containerd_back(self) -> None:
+        """Return once containerd answers again; Fargo's own containerd is started anew if it died.
+
+        Its tasks live on in their shims meanwhile, and a new containerd finds them again.
+        """
+        async with self._recovering:
+            delay = 0.1
+            while True:
+                try:
+                    await self.runtime.version()
+                    return
+                except ContainerRuntimeError:
+                    pass
+                if self.settings.containerd_address is None:
+                    try:
+                        await asyncio.to_thread(ensure_containerd, self.settings.data_dir, None)
+                        log.warning("containerd was gone: started it again")
+                    except ContainerRuntimeError as e:
+                        log.error("cannot restart containerd: %s", e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
 
     async def _purge_stopped(self) -> None:
         while True:

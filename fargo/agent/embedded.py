@@ -12,7 +12,8 @@ from fargo.runtime.client import Containerd
 async def start_embedded_agent(ctx: ControlContext, runtime: Containerd) -> tuple[Tasks, Agent]:
     tasks = Tasks(ctx, Clusters(ctx), TaskDefinitionRegistry(ctx))
     agent = Agent(tasks, runtime, AgentSettings(data_dir=ctx.config.data_dir, region=ctx.config.region,
-                                                vpc_cidr=ctx.config.network.cidr))
+                                                vpc_cidr=ctx.config.network.cidr,
+                                                containerd_address=ctx.config.containerd_address))
     tasks.agent = agent
     await agent.start()
     return tasks, agent

@@ -24,7 +24,7 @@ from fargo.agent.task_states import TaskState, check_transition
 from fargo.control.task_definition_effective import EffectiveContainerSettings, effective_container_settings
 from fargo.control.tasks import task_id_of
 from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
-from fargo.runtime.errors import ContainerRuntimeError, ImageNotFound
+from fargo.runtime.errors import ContainerdUnavailable, ContainerRuntimeError, ImageNotFound
 from fargo.runtime.oci_spec import build_oci_spec
 from fargo.runtime.records import ImageConfig
 
@@ -246,12 +246,16 @@ class TaskRunner:
 
     async def _watch(self, run: ContainerRun) -> None:
         """Wait for the container's exit and record it as ECS does."""
-        try:
-            status = await self.agent.runtime.wait(run.runtime_id)
-        except ContainerRuntimeError as e:
-            log.warning("lost container %s of task %s: %s", run.name, self.task_id, e)
-            self._container_exited(run, None, f"CannotInspectContainerError: {e}")
-            return
+        while True:
+            try:
+                status = await self.agent.runtime.wait(run.runtime_id)
+                break
+            except ContainerdUnavailable:
+                await self.agent.containerd_back()  # the container lives on in its shim: wait again
+            except ContainerRuntimeError as e:
+                log.warning("lost container %s of task %s: %s", run.name, self.task_id, e)
+                self._container_exited(run, None, f"CannotInspectContainerError: {e}")
+                return
         self._container_exited(run, status.code, None)
 
     def _container_exited(self, run: ContainerRun, code: int | None, reason: str | None) -> None:

@@ -89,3 +89,33 @@ def test_runtime_timeouts_use_each_platforms_error_name(fresh_fargo_dir: Path) -
             assert host_leftovers(task["taskArn"].rsplit("/", 1)[-1]) == []
     finally:
         f.stop()
+
+
+def test_a_containerd_crash_does_not_stop_running_tasks(fresh_fargo_dir: Path) -> None:
+    f = _start(fresh_fargo_dir)
+    try:
+        import_test_image(f)
+        ecs = f.client("ecs")
+        ecs.create_cluster()
+        td = register(ecs, "outlives-containerd", {"name": "app", "command": ["sleep", "3600"], "stopTimeout": 2})
+        task = wait_for_task(ecs, run(ecs, td)["taskArn"], "RUNNING")
+        pid = int((fresh_fargo_dir / "containerd" / "containerd.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        new_pid = pid
+        while time.monotonic() < deadline and new_pid == pid:
+            time.sleep(0.2)
+            new_pid = int((fresh_fargo_dir / "containerd" / "containerd.pid").read_text())
+        assert new_pid != pid, "Fargo did not start containerd again"
+        time.sleep(1)
+        assert ecs.describe_tasks(tasks=[task["taskArn"]])["tasks"][0]["lastStatus"] == "RUNNING"
+        # the task is still driven: new tasks run and StopTask reaches the old one
+        other = wait_for_task(ecs, run(ecs, td)["taskArn"], "RUNNING")
+        for t in (task, other):
+            ecs.stop_task(task=t["taskArn"])
+        for t in (task, other):
+            stopped = wait_for_task(ecs, t["taskArn"], "STOPPED", 30)
+            assert stopped["stopCode"] == "UserInitiated" and stopped["containers"][0]["exitCode"] == 137
+            assert host_leftovers(t["taskArn"].rsplit("/", 1)[-1]) == []
+    finally:
+        f.stop()
