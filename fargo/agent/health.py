@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 
 from fargo.control.task_definition_effective import HealthCheckSettings
-from fargo.runtime.errors import ContainerRuntimeError
+from fargo.runtime.errors import ContainerdUnavailable, ContainerRuntimeError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ class HealthChecker:
         while True:
             await asyncio.sleep(self.settings.interval)
             ok = await self._check_once(args)
+            if ok is None:
+                continue  # containerd is away: no verdict either way
             in_start_period = time.monotonic() - started < self.settings.start_period
             if ok:
                 failures = 0
@@ -62,10 +64,12 @@ class HealthChecker:
                 if failures >= self.settings.retries:
                     self._set("UNHEALTHY")
 
-    async def _check_once(self, args: list[str]) -> bool:
+    async def _check_once(self, args: list[str]) -> bool | None:
         exec_id = "health-" + uuid.uuid4().hex[:12]
         try:
             code = await self.runtime.exec_process(self.container_id, exec_id, args, timeout=self.settings.timeout)
+        except ContainerdUnavailable:
+            return None
         except ContainerRuntimeError as e:
             log.debug("health check of %s could not run: %s", self.container_id, e)
             return False

@@ -351,27 +351,47 @@ class TaskRunner:
             for run in runs:
                 if run.health is not None:
                     run.health.stop()
-                await self.agent.runtime.kill(run.runtime_id, signal.SIGTERM)
+                await self._signal(run, signal.SIGTERM)
             timeout = max(r.settings.stop_timeout for r in runs)
             watchers = [r.watcher for r in runs if r.watcher is not None]
             if watchers:
                 _done, still = await asyncio.wait(watchers, timeout=timeout)
                 for run in runs:
                     if run.watcher in still:
-                        await self.agent.runtime.kill(run.runtime_id, signal.SIGKILL, all=True)
+                        await self._signal(run, signal.SIGKILL)
                 await asyncio.wait(watchers, timeout=10)
 
-    async def _deprovision(self) -> None:
-        runtime = self.agent.runtime
-        for run in self.containers.values():
+    async def _signal(self, run: ContainerRun, sig: int) -> None:
+        """SIGTERM to the container's main process; SIGKILL to all of its processes."""
+        for _attempt in range(3):
             try:
-                await runtime.kill(run.runtime_id, signal.SIGKILL, all=True)
-                status = await runtime.delete_task(run.runtime_id)
-                if status is not None and run.doc.get("exitCode") is None and run.progress.started:
-                    self._container_exited(run, status.code, None)
-                await runtime.delete_container(run.runtime_id)
+                await self.agent.runtime.kill(run.runtime_id, sig, all=sig == signal.SIGKILL)
+                return
+            except ContainerdUnavailable:
+                await self.agent.containerd_back()
             except ContainerRuntimeError as e:
-                log.warning("cleanup of container %s of task %s: %s", run.name, self.task_id, e)
+                log.warning("cannot signal container %s of task %s: %s", run.name, self.task_id, e)
+                return
+
+    async def _remove_container(self, run: ContainerRun) -> None:
+        runtime = self.agent.runtime
+        await runtime.kill(run.runtime_id, signal.SIGKILL, all=True)
+        status = await runtime.delete_task(run.runtime_id)
+        if status is not None and run.doc.get("exitCode") is None and run.progress.started:
+            self._container_exited(run, status.code, None)
+        await runtime.delete_container(run.runtime_id)
+
+    async def _deprovision(self) -> None:
+        for run in self.containers.values():
+            for _attempt in range(3):
+                try:
+                    await self._remove_container(run)
+                    break
+                except ContainerdUnavailable:
+                    await self.agent.containerd_back()
+                except ContainerRuntimeError as e:
+                    log.warning("cleanup of container %s of task %s: %s", run.name, self.task_id, e)
+                    break
         for hook in reversed(self.hooks):
             try:
                 await hook.deprovision()
