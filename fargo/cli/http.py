@@ -24,7 +24,7 @@ def request(endpoint: str | None, method: str, path: str, body: bytes | BinaryIO
     except urllib.error.HTTPError as e:
         try:
             message = json.loads(e.read()).get("message", str(e))
-        except ValueError:
+        except (ValueError, AttributeError):
             message = str(e)
         print(f"fargo: {message}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls = image_sub.add_parser("ls", help="list images")
     _common(ls)
 
+    ps = sub.add_parser("tasks", help="list a cluster's tasks as a table")
+    _common(ps)
+    ps.add_argument("--cluster", default="default")
+    ps.add_argument("--all", "-a", action="store_true", help="stopped tasks too (kept for an hour)")
+
     logs = sub.add_parser("logs", help="print what a task's containers wrote")
     _common(logs)
     logs.add_argument("task_id")
@@ -54,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "image":
         from fargo.cli.image_commands import image_import, image_ls
         return image_import(args) if args.image_command == "import" else image_ls(args)
+    if args.command == "tasks":
+        from fargo.cli.tasks_command import tasks
+        return tasks(args)
     if args.command == "logs":
         from fargo.cli.logs_command import logs
         return logs(args)

@@ -54,3 +54,24 @@ def test_commands_say_when_fargo_is_not_running() -> None:
     result = subprocess.run(FARGO + ["image", "ls", "--endpoint", "http://127.0.0.1:9"], capture_output=True,
                             text=True, cwd=REPO)
     assert result.returncode == 1 and "is `fargo up` running?" in result.stderr
+
+
+def test_tasks_lists_a_clusters_tasks_as_a_table(runner_fargo: FargoProcess) -> None:
+    ecs = runner_fargo.client("ecs")
+    ecs.create_cluster(clusterName="listed")
+    td = register(ecs, "listed", {"name": "app", "command": ["sleep", "3600"], "stopTimeout": 2})
+    task = ecs.run_task(cluster="listed", taskDefinition=td, launchType="FARGATE",
+                        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-fargo-default-1b"]}})["tasks"][0]
+    running = wait_for_task(ecs, task["taskArn"], "RUNNING", cluster="listed")
+    task_id = task["taskArn"].rsplit("/", 1)[-1]
+    header, *rows = fargo_cli(runner_fargo, "tasks", "--cluster", "listed").stdout.splitlines()
+    assert header.split()[:4] == ["TASK", "DEFINITION", "STATUS", "HEALTH"]
+    row = next(r.split() for r in rows if r.startswith(task_id))
+    ip = running["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
+    assert row[1:6] == ["listed:1", "RUNNING", "UNKNOWN", ip, "us-east-1b"]
+    ecs.stop_task(cluster="listed", task=task_id)
+    wait_for_task(ecs, task["taskArn"], "STOPPED", 30, cluster="listed")
+    assert not any(r.startswith(task_id) for r in fargo_cli(runner_fargo, "tasks", "--cluster", "listed").stdout.splitlines())
+    stopped = [r for r in fargo_cli(runner_fargo, "tasks", "--cluster", "listed", "--all").stdout.splitlines()
+               if r.startswith(task_id)]
+    assert "STOPPED" in stopped[0] and "UserInitiated" in stopped[0]
