@@ -7,20 +7,21 @@ FARGO := $(VENV)/bin/fargo
 DATA_DIR ?= /var/lib/fargo
 ENDPOINT ?= http://127.0.0.1:8400
 APT_PACKAGES := containerd runc tini iproute2 nftables e2fsprogs busybox-static python3-venv
+TEST_APT_PACKAGES := postgresql
 TEST_IMAGE := build/busybox.tar
 
-.PHONY: install system-packages venv run stop test bench clean
+.PHONY: install system-packages test-packages venv run stop test bench clean
 
 install: system-packages venv $(TEST_IMAGE)
 
 # Debian packages: containerd and runc run the tasks; iproute2/nftables build task networks;
 # tini is the init of initProcessEnabled; e2fsprogs makes ephemeral volumes; busybox-static is the base of the image Fargo builds for examples and tests.
 system-packages:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	@bash scripts/apt-install.sh $(APT_PACKAGES)
+
+# The store is tested on PostgreSQL too: the tests start a throw-away cluster unless FARGO_TEST_POSTGRES_URL is set.
+test-packages:
+	@bash scripts/apt-install.sh $(TEST_APT_PACKAGES)
 
 venv: $(VENV)/.installed
 
@@ -41,7 +42,7 @@ run: install
 stop:
 	@if [ -f $(DATA_DIR)/fargo.pid ]; then kill $$(cat $(DATA_DIR)/fargo.pid) && echo "Fargo stopped."; fi
 
-test: install
+test: install test-packages
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
 bench: install

@@ -47,7 +47,6 @@ from fargo.network.task_eni import (
     list_task_enis,
 )
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and links")
 
 MTU = 9001
 # From <linux/in.h>; Python's socket module does not export them.

@@ -28,7 +28,6 @@ from fargo.runtime.test_image import APP_UID, EUID_HELPER, build_layer_tar, writ
 
 from .conftest import ContainerdRuntime, ImageUnderTest
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for containerd and runc")
 
 # Bits of /proc/<pid>/status CapEff (linux/capability.h).
 CAP_BITS = {
