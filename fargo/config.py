@@ -71,6 +71,20 @@ class Config:
         return default_network(self.region)
 
 
-def endpoint_from_env(explicit: str | None) -> str:
-    """`--endpoint`, else $AWS_ENDPOINT_URL, else the default edge port."""
-    return explicit or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
+ENDPOINT_FILE = "endpoint"  # `fargo up` writes where it listens here, so `--data-dir` finds it
+
+
+def find_endpoint(explicit: str | None, data_dir: str | Path | None = None) -> str:
+    """`--endpoint`, else $AWS_ENDPOINT_URL, else what the Fargo of `--data-dir` recorded, else the default."""
+    if explicit:
+        return explicit
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return os.environ["AWS_ENDPOINT_URL"]
+    if data_dir is not None:
+        try:
+            recorded = (Path(data_dir) / ENDPOINT_FILE).read_text().strip()
+            if recorded:
+                return recorded
+        except OSError:
+            pass
+    return DEFAULT_ENDPOINT

@@ -15,7 +15,7 @@ from fargo.api.ecs import EcsApi
 from fargo.agent.agent import Agent
 from fargo.api.fargo_routes import FargoRoutes
 from fargo.api.server import EdgeServer
-from fargo.config import CONTAINERD_NAMESPACE, Config
+from fargo.config import CONTAINERD_NAMESPACE, ENDPOINT_FILE, Config
 from fargo.control.context import ControlContext
 from fargo.control.tasks import Tasks
 from fargo.runtime.client import Containerd
@@ -53,6 +53,7 @@ class Fargo:
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.listen_host, cfg.listen_port, reuse_address=True)
         await site.start()
+        (cfg.data_dir / ENDPOINT_FILE).write_text(f"http://{cfg.listen}\n")
         log.info("Fargo is serving on http://%s", cfg.listen)
 
     async def _start_agent(self) -> None:

@@ -7,16 +7,17 @@ import urllib.error
 import urllib.request
 from typing import Any, BinaryIO
 
-from fargo.config import endpoint_from_env
+from fargo.config import find_endpoint
 
 
 class FargoUnreachable(SystemExit):
     pass
 
 
-def request(endpoint: str | None, method: str, path: str, body: bytes | BinaryIO | None = None,
+def request(args: Any, method: str, path: str, body: bytes | BinaryIO | None = None,
             headers: dict[str, str] | None = None, timeout: float = 600) -> Any:
-    base = endpoint_from_env(endpoint).rstrip("/")
+    """One call to the Fargo that `args` (--endpoint / --data-dir) points at; exits with a message on failure."""
+    base = find_endpoint(args.endpoint, args.data_dir).rstrip("/")
     req = urllib.request.Request(base + path, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:

@@ -41,7 +41,7 @@ def image_import(args: argparse.Namespace) -> int:
     query = "?" + urllib.parse.urlencode({"name": args.name}) if args.name else ""
     size = os.path.getsize(args.tar)
     with open(args.tar, "rb") as f:
-        result = request(args.endpoint, "POST", "/_fargo/images" + query, body=_ProgressReader(f, size),  # type: ignore[arg-type]
+        result = request(args, "POST", "/_fargo/images" + query, body=_ProgressReader(f, size),  # type: ignore[arg-type]
                          headers={"Content-Type": "application/x-tar", "Content-Length": str(size)})
     for image in result["images"]:
         print(f"imported {image['name']} ({image['digest']})")
@@ -49,7 +49,7 @@ def image_import(args: argparse.Namespace) -> int:
 
 
 def image_ls(args: argparse.Namespace) -> int:
-    images = request(args.endpoint, "GET", "/_fargo/images")["images"]
+    images = request(args, "GET", "/_fargo/images")["images"]
     rows = [[i["name"], i["digest"].removeprefix("sha256:")[:12], _size(i.get("size", 0)), _when(i.get("createdAt"))]
             for i in images]
     print(table(["REFERENCE", "DIGEST", "SIZE", "CREATED"], rows))

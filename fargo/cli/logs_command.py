@@ -16,7 +16,7 @@ def logs(args: argparse.Namespace) -> int:
         query = {"cluster": args.cluster, **{f"offset.{k}": str(v) for k, v in offsets.items()}}
         if args.container:
             query["container"] = args.container
-        result = request(args.endpoint, "GET",
+        result = request(args, "GET",
                          f"/_fargo/tasks/{urllib.parse.quote(args.task_id)}/logs?{urllib.parse.urlencode(query)}")
         for c in result["containers"]:
             text = c["output"]

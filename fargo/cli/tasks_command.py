@@ -10,8 +10,8 @@ from fargo.cli.http import request, table
 _TARGET = "AmazonEC2ContainerServiceV20141113."
 
 
-def _ecs(endpoint: str | None, operation: str, body: dict) -> dict:
-    return request(endpoint, "POST", "/", body=json.dumps(body).encode(),
+def _ecs(args: argparse.Namespace, operation: str, body: dict) -> dict:
+    return request(args, "POST", "/", body=json.dumps(body).encode(),
                    headers={"X-Amz-Target": _TARGET + operation, "Content-Type": "application/x-amz-json-1.1"})
 
 
@@ -21,7 +21,7 @@ def tasks(args: argparse.Namespace) -> int:
     for status in statuses:
         token = None
         while True:
-            page = _ecs(args.endpoint, "ListTasks", {"cluster": args.cluster, "desiredStatus": status,
+            page = _ecs(args, "ListTasks", {"cluster": args.cluster, "desiredStatus": status,
                                                      **({"nextToken": token} if token else {})})
             arns += page["taskArns"]
             token = page.get("nextToken")
@@ -29,7 +29,7 @@ def tasks(args: argparse.Namespace) -> int:
                 break
     rows = []
     for i in range(0, len(arns), 100):
-        for t in _ecs(args.endpoint, "DescribeTasks", {"cluster": args.cluster, "tasks": arns[i:i + 100]})["tasks"]:
+        for t in _ecs(args, "DescribeTasks", {"cluster": args.cluster, "tasks": arns[i:i + 100]})["tasks"]:
             ip = next((n.get("privateIpv4Address", "") for c in t["containers"] for n in c.get("networkInterfaces", [])),
                       "")
             rows.append([t["taskArn"].rsplit("/", 1)[-1], t["taskDefinitionArn"].rsplit("/", 1)[-1], t["lastStatus"],

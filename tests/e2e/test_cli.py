@@ -75,3 +75,10 @@ def test_tasks_lists_a_clusters_tasks_as_a_table(runner_fargo: FargoProcess) -> 
     stopped = [r for r in fargo_cli(runner_fargo, "tasks", "--cluster", "listed", "--all").stdout.splitlines()
                if r.startswith(task_id)]
     assert "STOPPED" in stopped[0] and "UserInitiated" in stopped[0]
+
+
+def test_data_dir_finds_the_fargo_that_runs_there(runner_fargo: FargoProcess) -> None:
+    env = {k: v for k, v in __import__("os").environ.items() if k != "AWS_ENDPOINT_URL"}
+    result = subprocess.run(FARGO + ["image", "ls", "--data-dir", str(runner_fargo.data_dir)], capture_output=True,
+                            text=True, cwd=REPO, env=env, check=True)
+    assert "fargo.local/busybox:latest" in result.stdout
