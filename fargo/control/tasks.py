@@ -277,7 +277,10 @@ class Tasks:
             if reservation is not None:
                 container["memoryReservation"] = str(reservation)
             containers.append(container)
-        storage = td.get("ephemeralStorage") or overrides.get("ephemeralStorage") or {"sizeInGiB": 20}
+        platform = PLATFORM_VERSIONS[platform_version]
+        # 1.4.0: one volume of 20 GiB unless the definition or RunTask asks for more; 1.3.0 has no such field
+        storage = overrides.get("ephemeralStorage") or td.get("ephemeralStorage") or {
+            "sizeInGiB": platform.ephemeral_storage_gib}
         mac = mac_address(task_id)
         task: dict[str, Any] = {
             "taskArn": task_arn, "clusterArn": cluster["clusterArn"], "taskDefinitionArn": td["taskDefinitionArn"],
@@ -296,8 +299,6 @@ class Tasks:
             "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
             "enableExecuteCommand": bool(p.get("enableExecuteCommand", False)),
             "healthStatus": "UNKNOWN", "version": 1, "tags": p.get("tags") or [],
-            "ephemeralStorage": {"sizeInGiB": storage["sizeInGiB"]},
-            "fargateEphemeralStorage": {"sizeInGiB": storage["sizeInGiB"]},
             _PRIVATE: {"subnetId": subnet.subnet_id, "subnetCidr": subnet.cidr, "ip": ip, "mac": mac,
                        "attachmentId": attachment_id,
                        "privateDnsName": private_dns_name(ip, self.ctx.config.region),
@@ -305,6 +306,9 @@ class Tasks:
         }
         if capacity_provider:
             task["capacityProviderName"] = capacity_provider
+        if platform.ephemeral_storage_configurable:
+            task["ephemeralStorage"] = {"sizeInGiB": storage["sizeInGiB"]}
+            task["fargateEphemeralStorage"] = {"sizeInGiB": storage["sizeInGiB"]}
         return task
 
     def _public(self, task: dict) -> dict:

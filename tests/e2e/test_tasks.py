@@ -87,6 +87,7 @@ def test_a_task_goes_through_fargates_lifecycle_and_stops_on_request(runner_farg
     assert task["launchType"] == "FARGATE" and task["availabilityZone"] == "us-east-1a"
     assert task["connectivity"] == "CONNECTED" and task["group"] == "family:lifecycle"
     assert task["cpu"] == "256" and task["memory"] == "512" and task["startedBy"] == "tester"
+    assert task["ephemeralStorage"] == {"sizeInGiB": 20}
     for key in ("createdAt", "pullStartedAt", "pullStoppedAt", "startedAt", "connectivityAt"):
         assert key in task, key
     assert task["createdAt"] <= task["pullStartedAt"] <= task["pullStoppedAt"] <= task["startedAt"]
@@ -326,7 +327,7 @@ def test_platform_1_3_0_runs_as_itself(runner_fargo: FargoProcess) -> None:
     td = register(ecs, "old-platform", {"name": "app", "command": ["cat", "/sys/class/net/eth1/mtu"]})
     task = run(ecs, td, platformVersion="1.3.0")
     stopped = wait_for_task(ecs, task["taskArn"], "STOPPED")
-    assert stopped["platformVersion"] == "1.3.0"
+    assert stopped["platformVersion"] == "1.3.0" and "ephemeralStorage" not in stopped
     assert logs(runner_fargo, task["taskArn"]).strip() == "1500"
     ptrace = register(ecs, "old-ptrace", {"name": "app", "command": ["true"],
                                           "linuxParameters": {"capabilities": {"add": ["SYS_PTRACE"]}}})
