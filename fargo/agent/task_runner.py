@@ -12,6 +12,7 @@ import logging
 import random
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -124,7 +125,16 @@ class TaskRunner:
         except Exception as e:  # a bug must stop the task cleanly, not leave it half made
             log.exception("task %s failed", self.task_id)
             self._want_stop("TaskFailedToStart", f"CannotStartContainerError: {e}")
-        await self._stop()
+        for attempt in range(3):  # each step of stopping resumes from the state it reached
+            try:
+                await self._stop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("stopping task %s failed (attempt %d); the next agent start retries", self.task_id,
+                              attempt + 1)
+                await asyncio.sleep(1)
 
     async def _start(self) -> None:
         for hook in self.hooks:
@@ -363,14 +373,19 @@ class TaskRunner:
 
     async def _signal(self, run: ContainerRun, sig: int) -> None:
         """SIGTERM to the container's main process; SIGKILL to all of its processes."""
+        await self._through_outages(f"signal container {run.name}",
+                                    lambda: self.agent.runtime.kill(run.runtime_id, sig, all=sig == signal.SIGKILL))
+
+    async def _through_outages(self, what: str, call: Callable[[], Awaitable[object]]) -> None:
+        """Stopping must finish: a containerd restart is waited out (three tries), other errors are logged."""
         for _attempt in range(3):
             try:
-                await self.agent.runtime.kill(run.runtime_id, sig, all=sig == signal.SIGKILL)
+                await call()
                 return
             except ContainerdUnavailable:
                 await self.agent.containerd_back()
             except ContainerRuntimeError as e:
-                log.warning("cannot signal container %s of task %s: %s", run.name, self.task_id, e)
+                log.warning("cannot %s of task %s: %s", what, self.task_id, e)
                 return
 
     async def _remove_container(self, run: ContainerRun) -> None:
@@ -383,15 +398,7 @@ class TaskRunner:
 
     async def _deprovision(self) -> None:
         for run in self.containers.values():
-            for _attempt in range(3):
-                try:
-                    await self._remove_container(run)
-                    break
-                except ContainerdUnavailable:
-                    await self.agent.containerd_back()
-                except ContainerRuntimeError as e:
-                    log.warning("cleanup of container %s of task %s: %s", run.name, self.task_id, e)
-                    break
+            await self._through_outages(f"remove container {run.name}", functools.partial(self._remove_container, run))
         for hook in reversed(self.hooks):
             try:
                 await hook.deprovision()

@@ -43,9 +43,8 @@ class TaskDefinitionRegistry:
 
     def deregister(self, ref: str) -> dict:
         family, revision = parse_task_definition_reference(ref)
-        if revision is None:
-            raise ClientException("Invalid revision number. Number: " + ref.rsplit(":", 1)[-1]
-                                  if ":" in ref else "Revision must be specified: use family:revision or an ARN.")
+        if revision is None:  # deregistering needs family:revision or an ARN, never a bare family
+            raise ClientException(f"Invalid revision number. Number: {ref.rsplit(':', 1)[-1]}")
         doc = self.ctx.store.get_task_definition(family, revision)
         if doc is None:
             raise ClientException("The specified task definition does not exist.")

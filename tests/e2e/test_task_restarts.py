@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.conftest import FargoProcess, free_port, import_test_image, wait_for_task
-from tests.e2e.test_tasks import host_leftovers, register, run
+from tests.e2e.test_tasks import containerd_containers, containerd_snapshots, host_leftovers, register, run
 
 
 def _start(data_dir: Path, *args: str) -> FargoProcess:
@@ -87,6 +87,8 @@ def test_runtime_timeouts_use_each_platforms_error_name(fresh_fargo_dir: Path) -
         assert old["stoppedReason"].startswith("DockerTimeoutError: Could not transition to created")
         for task in (new, old):
             assert host_leftovers(task["taskArn"].rsplit("/", 1)[-1]) == []
+            runtime_id = task["containers"][0]["runtimeId"]
+            assert runtime_id not in containerd_containers(f) and runtime_id not in containerd_snapshots(f)
     finally:
         f.stop()
 

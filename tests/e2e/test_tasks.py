@@ -177,6 +177,17 @@ def test_capabilities_are_fargates_default_set_plus_sys_ptrace_when_added(runner
     assert _cap_names(traced) == FARGATE_DEFAULT_CAPS | {"SYS_PTRACE"}
 
 
+def test_seccomp_is_on_and_setuid_binaries_still_work(runner_fargo: FargoProcess) -> None:
+    from fargo.runtime.test_image import EUID_HELPER
+
+    _, out = run_to_completion(runner_fargo, "seccomp",
+                               f"grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; /{EUID_HELPER}; echo euid=$?",
+                               user="1000")
+    assert re.search(r"Seccomp:\s+2", out)  # Docker's default profile, in filter mode
+    assert re.search(r"NoNewPrivs:\s+0", out)
+    assert "euid=0" in out  # a setuid-root binary run by uid 1000 gets euid 0, as on Fargate
+
+
 def test_user_readonly_root_and_nofile(runner_fargo: FargoProcess) -> None:
     _, out = run_to_completion(runner_fargo, "hardening",
                                "id -u; touch /x 2>/dev/null && echo WROTE || echo READONLY; ulimit -n",
@@ -256,8 +267,9 @@ def test_run_task_count_and_client_token(runner_fargo: FargoProcess) -> None:
     ecs = runner_fargo.client("ecs")
     td = register(ecs, "counted", {"name": "app", "command": ["sleep", "3600"], "stopTimeout": 2})
     out = ecs.run_task(taskDefinition=td, launchType="FARGATE", networkConfiguration=NETWORK, count=3,
-                       clientToken="token-1")
+                       clientToken="token-1", group="batch:nightly")
     arns = [t["taskArn"] for t in out["tasks"]]
+    assert {t["group"] for t in out["tasks"]} == {"batch:nightly"}
     assert len(set(arns)) == 3
     again = ecs.run_task(taskDefinition=td, launchType="FARGATE", networkConfiguration=NETWORK, count=3,
                          clientToken="token-1")

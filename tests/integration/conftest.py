@@ -19,7 +19,11 @@ from typing import Any, TypeVar
 import pytest
 
 from fargo.runtime.client import Containerd
-from fargo.runtime.containerd_daemon import ContainerdPaths, ensure_containerd, stop_containerd
+from fargo.runtime.containerd_daemon import (
+    ContainerdPaths,
+    ensure_containerd,
+    stop_containerd,
+)
 from fargo.runtime.test_image import write_oci_archive
 
 T = TypeVar("T")

@@ -47,7 +47,6 @@ from fargo.network.task_eni import (
     list_task_enis,
 )
 
-
 MTU = 9001
 # From <linux/in.h>; Python's socket module does not export them.
 IP_MTU_DISCOVER = 10

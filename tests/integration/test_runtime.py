@@ -20,14 +20,30 @@ from pathlib import Path
 import pytest
 
 from fargo.runtime.client import Containerd
-from fargo.runtime.errors import ContainerNotFound, ContainerRuntimeError, ExecTimedOut, ImageNotFound, RuntimeCallFailed
+from fargo.runtime.errors import (
+    ContainerNotFound,
+    ContainerRuntimeError,
+    ExecTimedOut,
+    ImageNotFound,
+    RuntimeCallFailed,
+)
 from fargo.runtime.image_archive import chain_ids
-from fargo.runtime.oci_spec import BindMount, ContainerRuntimeSpec, Rlimit, build_oci_spec
+from fargo.runtime.oci_spec import (
+    BindMount,
+    ContainerRuntimeSpec,
+    Rlimit,
+    build_oci_spec,
+)
 from fargo.runtime.records import ExitStatus, RuntimeEvent, TaskExited, TaskOomKilled
-from fargo.runtime.test_image import APP_UID, EUID_HELPER, build_layer_tar, write_docker_archive, write_oci_archive
+from fargo.runtime.test_image import (
+    APP_UID,
+    EUID_HELPER,
+    build_layer_tar,
+    write_docker_archive,
+    write_oci_archive,
+)
 
 from .conftest import ContainerdRuntime, ImageUnderTest
-
 
 # Bits of /proc/<pid>/status CapEff (linux/capability.h).
 CAP_BITS = {

@@ -5,7 +5,11 @@ import asyncio
 
 import pytest
 
-from fargo.api.errors import InvalidParameterException, SerializationException, ValidationException
+from fargo.api.errors import (
+    InvalidParameterException,
+    SerializationException,
+    ValidationException,
+)
 from fargo.api.json_protocol import JsonService, dispatch_json
 from fargo.api.pagination import decode_token, next_token, page_bounds
 from fargo.api.query_protocol import _decode

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from fargo.api.errors import ClientException, PlatformTaskDefinitionIncompatibilityException
+from fargo.api.errors import (
+    ClientException,
+    PlatformTaskDefinitionIncompatibilityException,
+)
 from fargo.control.task_definition_sizes import parse_task_cpu, parse_task_memory
 from fargo.control.task_definitions import (
     HealthCheckSettings,

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.task_definition_requests import EXECUTION_ROLE, container, ec2_request, fargate_request, refusal, register
+from tests.unit.task_definition_requests import (
+    EXECUTION_ROLE,
+    container,
+    ec2_request,
+    fargate_request,
+    refusal,
+    register,
+)
 
 # --- Fargate: task level ------------------------------------------------------------------------
 

@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import pytest
 
-from fargo.agent.dependencies import ContainerProgress, Verdict, condition_verdict, dependencies_verdict, stop_order
+from fargo.agent.dependencies import (
+    ContainerProgress,
+    Verdict,
+    condition_verdict,
+    dependencies_verdict,
+    stop_order,
+)
 from fargo.agent.health import health_command
 from fargo.agent.task_runner import _duration
 from fargo.agent.task_states import IllegalTransition, TaskState, check_transition
-from fargo.platform import resolve_platform_version
 from fargo.api.errors import PlatformUnknownException
+from fargo.platform import resolve_platform_version
 
 S = TaskState
 
