@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fargo import clock
@@ -97,35 +98,34 @@ class TaskCgroupHook(TaskHook):
 
 
 class TaskFilesHook(TaskHook):
-    """The task's /etc/hosts and the facts its containers' specs are built from. Logs stay after stop."""
+    """The task's /etc/hosts, bind-mounted into its containers. Logs stay after the task stops."""
 
     name = "task-files"
 
     async def provision(self) -> None:
-        self._facts()
-        assert self.runner.facts is not None
         p = self.runner.private
         short = p["privateDnsName"].split(".")[0]
         hosts = f"127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n{p['ip']} {p['privateDnsName']} {short}\n"
-        path = self.agent.task_dir(self.runner.task_id) / "run" / "hosts"
+        path = hosts_file(self.agent, self.runner.task_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(hosts)
 
-    async def resume(self) -> None:
-        self._facts()
-
-    def _facts(self) -> None:
-        runner = self.runner
-        p = runner.private
-        eni = TaskEniHook(self.agent, runner)._plan()
-        runner.facts = TaskFacts(
-            task_id=runner.task_id, task_arn=runner.task["taskArn"], region=self.agent.region,
-            task_memory_mib=parse_task_memory(runner.task["memory"]), hostname=p["privateDnsName"],
-            netns_path=eni.netns_path, hosts_file=str(self.agent.task_dir(runner.task_id) / "run" / "hosts"),
-            metadata_uri=METADATA_URI)
-
     async def deprovision(self) -> None:
         shutil.rmtree(self.agent.task_dir(self.runner.task_id) / "run", ignore_errors=True)
+
+
+def hosts_file(agent: Agent, task_id: str) -> Path:
+    return agent.task_dir(task_id) / "run" / "hosts"
+
+
+def task_facts(agent: Agent, runner: TaskRunner) -> TaskFacts:
+    """What container specs are built from; all known before any host work, so containers can be created early."""
+    p = runner.private
+    return TaskFacts(
+        task_id=runner.task_id, task_arn=runner.task["taskArn"], region=agent.region,
+        task_memory_mib=parse_task_memory(runner.task["memory"]), hostname=p["privateDnsName"],
+        netns_path=TaskEniHook(agent, runner)._plan().netns_path, hosts_file=str(hosts_file(agent, runner.task_id)),
+        metadata_uri=METADATA_URI)
 
 
 def _resource_init_error(runner: TaskRunner, message: str) -> str:

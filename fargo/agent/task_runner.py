@@ -20,12 +20,12 @@ from fargo import clock
 from fargo.agent.container_spec import TaskFacts, apply_overrides, runtime_spec
 from fargo.agent.dependencies import ContainerProgress, Verdict, dependencies_verdict, stop_order
 from fargo.agent.health import HealthChecker
-from fargo.agent.task_hooks import TaskHook, default_hooks
+from fargo.agent.task_hooks import TaskHook, default_hooks, task_facts
 from fargo.agent.task_states import TaskState, check_transition
 from fargo.control.task_definition_effective import EffectiveContainerSettings, effective_container_settings
 from fargo.control.tasks import task_id_of
 from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
-from fargo.runtime.errors import ContainerdUnavailable, ContainerRuntimeError, ImageNotFound
+from fargo.runtime.errors import ContainerAlreadyExists, ContainerdUnavailable, ContainerRuntimeError, ImageNotFound
 from fargo.runtime.oci_spec import build_oci_spec
 from fargo.runtime.records import ImageConfig
 
@@ -69,7 +69,6 @@ class TaskRunner:
         self.platform: PlatformVersion = PLATFORM_VERSIONS[task["platformVersion"]]
         self.changed = asyncio.Event()
         self.hooks: list[TaskHook] = default_hooks(agent, self)
-        self.facts: TaskFacts | None = None
         overrides = self.private.get("containerOverrides") or {}
         self.containers: dict[str, ContainerRun] = {}
         for doc, definition in zip(task["containers"], self.td["containerDefinitions"]):
@@ -77,6 +76,7 @@ class TaskRunner:
             doc.setdefault("runtimeId", f"{self.task_id}-{random.randrange(10**9, 10**10)}")
             self.containers[doc["name"]] = ContainerRun(doc["name"], doc, merged, effective_container_settings(merged),
                                                         doc["runtimeId"])
+        self.facts: TaskFacts = task_facts(agent, self)
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -137,14 +137,25 @@ class TaskRunner:
                 await asyncio.sleep(1)
 
     async def _start(self) -> None:
-        for hook in self.hooks:
-            await hook.provision()
-            if self.stop_wanted:
-                return
-        now = clock.now()
-        self._move(TaskState.PENDING, connectivity="CONNECTED", connectivityAt=now, pullStartedAt=now)
-        images = await self._resolve_images()
-        self.task["pullStoppedAt"] = clock.now()
+        # The host work (ENI, cgroup, files) and the containerd work that does not need it (images,
+        # container records and snapshots) run side by side: runc needs the netns only at start.
+        provisioning = asyncio.ensure_future(self._provision())
+        pull_started = clock.now()
+        images: dict[str, ImageConfig] = {}
+        try:
+            prepare_error = None
+            await self._prepare(images)
+        except TaskCannotStart as e:
+            prepare_error = e
+        except BaseException:
+            await asyncio.gather(provisioning, return_exceptions=True)  # let host work finish: stop undoes it
+            raise
+        await provisioning  # its failure is the task's first problem
+        if self.stop_wanted:
+            return
+        self._move(TaskState.PENDING, pullStartedAt=pull_started)
+        if prepare_error is not None:
+            raise prepare_error
         if self.stop_wanted:
             return
         self._move(TaskState.ACTIVATING)
@@ -152,6 +163,20 @@ class TaskRunner:
         if self.stop_wanted:
             return
         self._move(TaskState.RUNNING, startedAt=clock.now())
+
+    async def _provision(self) -> None:
+        for hook in self.hooks:
+            await hook.provision()
+            if self.stop_wanted:
+                return
+
+    async def _prepare(self, images: dict[str, ImageConfig]) -> None:
+        images.update(await self._resolve_images())
+        self.task["pullStoppedAt"] = clock.now()
+        if self.td.get("pidMode") == "task":
+            return  # specs name the first container's pid namespace: create each as it starts
+        for run in self.containers.values():
+            await self._create_container(run, images[run.name])
 
     async def _resolve_images(self) -> dict[str, ImageConfig]:
         images: dict[str, ImageConfig] = {}
@@ -204,8 +229,8 @@ class TaskRunner:
             if self.stop_wanted:
                 return
 
-    async def _start_container(self, run: ContainerRun, image: ImageConfig) -> None:
-        assert self.facts is not None
+    async def _create_container(self, run: ContainerRun, image: ImageConfig) -> None:
+        """The container's record and rootfs snapshot in containerd, from its spec (nothing runs yet)."""
         runtime = self.agent.runtime
         pidns = None
         if self.td.get("pidMode") == "task":
@@ -219,16 +244,29 @@ class TaskRunner:
         except ContainerRuntimeError as e:
             raise TaskCannotStart(f"CannotCreateContainerError: {e}") from None
         labels = {"fargo.task-id": self.task_id, "fargo.container-name": run.name}
+        create = functools.partial(runtime.create_container, run.runtime_id, run.definition["image"], built.spec,
+                                   labels)
+        try:
+            try:
+                await self._runtime_step("created", self.agent.settings.create_timeout, create())
+            except ContainerAlreadyExists:  # made before an agent restart: make it again from this spec
+                await runtime.delete_container(run.runtime_id)
+                await self._runtime_step("created", self.agent.settings.create_timeout, create())
+        except ContainerRuntimeError as e:
+            run.progress = ContainerProgress(failed_to_start=True)
+            run.doc["reason"] = f"CannotCreateContainerError: {e}"[:1024]
+            raise TaskCannotStart(run.doc["reason"]) from None
+        run.created = True
+
+    async def _start_container(self, run: ContainerRun, image: ImageConfig) -> None:
+        if not run.created:
+            await self._create_container(run, image)
         log_file = self.agent.log_path(self.task_id, run.name)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         log_file.touch()
         try:
-            await self._runtime_step("created", self.agent.settings.create_timeout,
-                                     runtime.create_container(run.runtime_id, run.definition["image"], built.spec,
-                                                              labels))
-            run.created = True
             run.pid = await self._runtime_step("running", self.agent.settings.start_timeout,
-                                               runtime.start_task(run.runtime_id, log_file, log_file))
+                                               self.agent.runtime.start_task(run.runtime_id, log_file, log_file))
         except ContainerRuntimeError as e:
             run.progress = ContainerProgress(failed_to_start=True)
             run.doc["reason"] = f"CannotStartContainerError: {e}"[:1024]

@@ -5,6 +5,7 @@ read-only /proc paths, /dev with the usual devices, and rlimits capped to what t
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import resource
@@ -130,8 +131,14 @@ def _rlimits(requested: list[Rlimit], warnings: list[str]) -> list[dict[str, Any
                 soft = min(soft, hard)
         out.append({"type": kind, "hard": hard, "soft": soft})
     for warning in warnings:
-        log.warning("%s", warning)
+        _warn_once(warning)
     return out
+
+
+@functools.cache
+def _warn_once(warning: str) -> None:
+    """The host's limits do not change while we run: say so once, not for every container."""
+    log.warning("%s (said once; applies to every container asking for more)", warning)
 
 
 def _mounts(spec: ContainerRuntimeSpec) -> list[dict[str, Any]]:
