@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fargo.api.errors import PlatformUnknownException
+from fargo.errors import PlatformUnknownException
 
 
 @dataclass(frozen=True)

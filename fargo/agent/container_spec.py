@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fargo.agent.task_cgroup import container_cgroup_path
-from fargo.control.task_definition_effective import EffectiveContainerSettings
+from fargo.protocol.container_settings import EffectiveContainerSettings
 from fargo.runtime.oci_spec import BindMount, ContainerRuntimeSpec, Rlimit, container_args, container_env
 from fargo.runtime.records import ImageConfig
 

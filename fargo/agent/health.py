@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from fargo.control.task_definition_effective import HealthCheckSettings
+from fargo.protocol.container_settings import HealthCheckSettings
 from fargo.runtime.errors import ContainerdUnavailable, ContainerRuntimeError
 
 log = logging.getLogger(__name__)

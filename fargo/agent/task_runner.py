@@ -21,8 +21,8 @@ from fargo.agent.container_spec import TaskFacts, apply_overrides, runtime_spec
 from fargo.agent.dependencies import ContainerProgress, Verdict, dependencies_verdict, stop_order
 from fargo.agent.health import HealthChecker
 from fargo.agent.task_hooks import TaskHook, default_hooks, task_facts
-from fargo.agent.task_states import TaskState, check_transition
-from fargo.control.task_definition_effective import EffectiveContainerSettings, effective_container_settings
+from fargo.protocol.task_states import TaskState, check_transition
+from fargo.protocol.container_settings import EffectiveContainerSettings, effective_container_settings
 from fargo.control.tasks import task_id_of
 from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
 from fargo.runtime.errors import ContainerAlreadyExists, ContainerdUnavailable, ContainerRuntimeError, ImageNotFound

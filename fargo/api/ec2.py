@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fargo.api.errors import InvalidGroupNotFound, InvalidParameterValue, InvalidSubnetIDNotFound, InvalidVpcIDNotFound
+from fargo.errors import InvalidGroupNotFound, InvalidParameterValue, InvalidSubnetIDNotFound, InvalidVpcIDNotFound
 from fargo.api.query_protocol import QueryService
 from fargo.api.service_models import service_model
 from fargo.config import Config

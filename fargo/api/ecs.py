@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fargo.api.errors import InvalidParameterException, ResourceNotFoundException
+from fargo.errors import InvalidParameterException, ResourceNotFoundException
 from fargo.api.json_protocol import Handler, JsonService
-from fargo.api.pagination import next_token, page_bounds
+from fargo.control.pagination import next_token, page_bounds
 from fargo.api.service_models import service_model
 from fargo.arns import parse_ecs_arn
 from fargo.control.clusters import Clusters

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.model import ServiceModel, Shape
 
-from fargo.api.errors import (AwsError, SerializationException, ServerException, UnknownOperationException)
+from fargo.errors import (AwsError, SerializationException, ServerException, UnknownOperationException)
 from fargo.api.service_models import validate_input
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 from botocore.model import ServiceModel, Shape
 
-from fargo.api.errors import AwsError, InvalidAction, InvalidParameterValue, ServerException
+from fargo.errors import AwsError, InvalidAction, InvalidParameterValue, ServerException
 
 log = logging.getLogger(__name__)
 

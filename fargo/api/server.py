@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from fargo.api.errors import RequestEntityTooLarge, SerializationException
+from fargo.errors import RequestEntityTooLarge, SerializationException
 from fargo.api.json_protocol import CONTENT_TYPE, JsonService, dispatch_json, error_body
 from fargo.api.query_protocol import QueryService, dispatch_query
 

@@ -11,7 +11,7 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import ParamValidator
 
-from fargo.api.errors import SerializationException, ValidationException
+from fargo.errors import SerializationException, ValidationException
 
 
 @functools.cache

@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from fargo import clock
-from fargo.api.errors import (ClusterContainsTasksException, ClusterNotFoundException,
+from fargo.errors import (ClusterContainsTasksException, ClusterNotFoundException,
                               InvalidParameterException)
 from fargo.arns import name_from_cluster_ref
 from fargo.control.context import ControlContext

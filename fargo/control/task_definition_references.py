@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fargo.api.errors import ClientException
+from fargo.errors import ClientException
 from fargo.control import task_definition_messages as msg
 
 FAMILY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")

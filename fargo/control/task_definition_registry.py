@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from fargo import clock
-from fargo.api.errors import ClientException, InvalidParameterException
+from fargo.errors import ClientException, InvalidParameterException
 from fargo.control.context import ControlContext
 from fargo.control.task_definitions import (parse_task_definition_reference,
                                             register_task_definition_document)

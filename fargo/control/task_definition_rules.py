@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from fargo.api.errors import ClientException
+from fargo.errors import ClientException
 from fargo.control import task_definition_messages as msg
 from fargo.control.task_definition_references import is_valid_family
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from fargo.api.errors import ClientException
+from fargo.errors import ClientException
 from fargo.control import task_definition_messages as msg
 from fargo.platform import PlatformVersion
 

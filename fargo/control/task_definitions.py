@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fargo.api.errors import ClientException
+from fargo.errors import ClientException
 from fargo.control import task_definition_rules as rules
 from fargo.control.task_definition_attributes import required_attributes
 from fargo.control.task_definition_document import task_definition_document
-from fargo.control.task_definition_effective import (
+from fargo.protocol.container_settings import (
     EffectiveContainerSettings,
     HealthCheckSettings,
     effective_container_settings,

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from fargo import clock
-from fargo.api.errors import (ClientException, InvalidParameterException,
+from fargo.errors import (ClientException, InvalidParameterException,
                               PlatformTaskDefinitionIncompatibilityException)
-from fargo.api.pagination import next_token, page_bounds
+from fargo.control.pagination import next_token, page_bounds
 from fargo.arns import parse_ecs_arn
 from fargo.config import Subnet
 from fargo.control.clusters import Clusters

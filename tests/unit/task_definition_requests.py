@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from fargo.api.errors import ClientException
+from fargo.errors import ClientException
 from fargo.control.task_definitions import register_task_definition_document
 
 Json = dict[str, Any]

@@ -5,13 +5,13 @@ import asyncio
 
 import pytest
 
-from fargo.api.errors import (
+from fargo.errors import (
     InvalidParameterException,
     SerializationException,
     ValidationException,
 )
 from fargo.api.json_protocol import JsonService, dispatch_json
-from fargo.api.pagination import decode_token, next_token, page_bounds
+from fargo.control.pagination import decode_token, next_token, page_bounds
 from fargo.api.query_protocol import _decode
 from fargo.api.service_models import service_model, validate_input
 

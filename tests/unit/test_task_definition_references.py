@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from fargo.api.errors import ClientException
+from fargo.errors import ClientException
 from fargo.control.task_definitions import (
     TaskDefinitionArn,
     parse_task_definition_arn,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from fargo.api.errors import (
+from fargo.errors import (
     ClientException,
     PlatformTaskDefinitionIncompatibilityException,
 )

@@ -12,8 +12,8 @@ from fargo.agent.dependencies import (
 )
 from fargo.agent.health import health_command
 from fargo.agent.task_runner import _duration
-from fargo.agent.task_states import IllegalTransition, TaskState, check_transition
-from fargo.api.errors import PlatformUnknownException
+from fargo.protocol.task_states import IllegalTransition, TaskState, check_transition
+from fargo.errors import PlatformUnknownException
 from fargo.platform import resolve_platform_version
 
 S = TaskState

@@ -1,6 +1,6 @@
 """AWS error classes, defined once: the error code (`__type`), HTTP status and message.
 
-Handlers and the control plane raise these; `fargo.api.protocol_*` turn them into the wire format.
+Handlers and the control plane raise these; the wire layer (`fargo.api`) turns them into the wire format.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import json
 
-from fargo.api.errors import InvalidParameterException
+from fargo.errors import InvalidParameterException
 
 
 def page_bounds(params: dict, default_limit: int = 100, max_limit: int = 100) -> tuple[int, int]:

@@ -1,0 +1,187 @@
+"""The messages between control plane and agent: desired state goes down, known state comes up.
+
+    control plane ── TaskAssignment (generation, desiredStatus, definition, ENI plan) ──► agent
+    control plane ◄── TaskReport (seq, knownStatus, containers, attachment, reasons) ─── agent
+
+Every message is a plain dataclass of JSON values (`to_json` / `from_json`), so that the in-process link of
+`fargo up` and the HTTP link of a remote agent carry exactly the same thing. A report is a whole snapshot
+of what the agent knows of one task, numbered by a per-task `seq`: the control plane applies a report only
+when its seq is newer than the last one it applied, so a replayed or late report is harmless.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DESIRED_RUNNING = "RUNNING"
+DESIRED_STOPPED = "STOPPED"
+
+
+@dataclass(frozen=True)
+class EniPlan:
+    """The task ENI the control plane chose: subnet, address and MAC are allocated before the agent sees it."""
+
+    attachment_id: str
+    eni_id: str
+    subnet_id: str
+    subnet_cidr: str
+    availability_zone: str
+    ip: str
+    mac: str
+    private_dns_name: str
+    security_groups: list[str] = field(default_factory=list)
+    assign_public_ip: bool = False
+
+
+@dataclass(frozen=True)
+class TaskAssignment:
+    """A task as the control plane wants it. `generation` grows with every change the control plane makes."""
+
+    task_arn: str
+    cluster_arn: str
+    generation: int
+    desired_status: str
+    platform_version: str
+    # The task definition as registered (an immutable snapshot: later revisions do not change a task).
+    task_definition: dict[str, Any]
+    # RunTask's overrides as ECS echoes them (containerOverrides by list, cpu, memory, ...).
+    overrides: dict[str, Any]
+    cpu_units: int
+    memory_mib: int
+    eni: EniPlan
+    created_at: float
+    ephemeral_storage_gib: int | None = None
+    # Set when the control plane raised desiredStatus to STOPPED (StopTask, a service scaling in).
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+
+    @property
+    def task_id(self) -> str:
+        return task_id_of(self.task_arn)
+
+
+@dataclass(frozen=True)
+class ContainerReport:
+    name: str
+    runtime_id: str
+    last_status: str  # PENDING, RUNNING or STOPPED, as ECS reports containers
+    exit_code: int | None = None
+    reason: str | None = None
+    health_status: str = "UNKNOWN"
+    image_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class AttachmentReport:
+    attachment_id: str
+    status: str  # PRECREATED, ATTACHING, ATTACHED, DETACHING, DELETED, FAILED
+    details: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """All the agent knows of one task, at one moment. `seq` grows by one with every report of the task."""
+
+    task_arn: str
+    seq: int
+    known_status: str
+    containers: list[ContainerReport]
+    attachment: AttachmentReport | None = None
+    health_status: str = "UNKNOWN"
+    # The agent raises desired status itself when the task must stop (an essential container exited, it
+    # cannot start); the first stop code and reason given, by either side, is the one a task keeps.
+    desired_status: str = DESIRED_RUNNING
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    connectivity: str | None = None
+    connectivity_at: float | None = None
+    pull_started_at: float | None = None
+    pull_stopped_at: float | None = None
+    started_at: float | None = None
+    stopping_at: float | None = None
+    execution_stopped_at: float | None = None
+    stopped_at: float | None = None
+
+
+@dataclass(frozen=True)
+class AgentHello:
+    """What an agent says when it (re)connects: who it is and what it can serve."""
+
+    agent_id: str
+    availability_zones: list[str]
+    version: str
+    cpu_units: int = 0
+    memory_mib: int = 0
+
+
+@dataclass(frozen=True)
+class Lease:
+    agent_id: str
+    ttl_seconds: float
+
+
+@dataclass(frozen=True)
+class AssignmentBatch:
+    """Assignments whose generation is above the `since` asked for; `generation` is the next `since` to ask.
+
+    `full` says the batch is the whole desired set of the agent (asked with since=0): a local task absent
+    from a full batch is one the control plane no longer wants run.
+    """
+
+    generation: int
+    assignments: list[TaskAssignment]
+    full: bool = False
+
+
+@dataclass(frozen=True)
+class ReportAck:
+    """For each task, the highest seq the control plane holds (applied now or before): those are done."""
+
+    acked: dict[str, int]
+
+
+def task_id_of(task_arn: str) -> str:
+    return task_arn.rsplit("/", 1)[-1]
+
+
+# --- JSON -----------------------------------------------------------------------------------------------
+
+def to_json(message: Any) -> Any:
+    """A message (or list or dict of them) as JSON values; field names stay as they are in Python."""
+    if dataclasses.is_dataclass(message) and not isinstance(message, type):
+        return {f.name: to_json(getattr(message, f.name)) for f in dataclasses.fields(message)}
+    if isinstance(message, list | tuple):
+        return [to_json(v) for v in message]
+    if isinstance(message, dict):
+        return {k: to_json(v) for k, v in message.items()}
+    return message
+
+
+def from_json(cls: type[T], data: Any) -> T:
+    """The message of type `cls` that `to_json` made `data` from."""
+    return typing.cast(T, _decode(cls, data))
+
+
+def _decode(tp: Any, data: Any) -> Any:
+    if data is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _decode(inner[0], data) if len(inner) == 1 else data
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return [_decode(item, v) for v in data]
+    if origin is dict:
+        _key, value = typing.get_args(tp)
+        return {k: _decode(value, v) for k, v in data.items()}
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        known = {f.name for f in dataclasses.fields(tp)}
+        return tp(**{k: _decode(hints[k], v) for k, v in data.items() if k in known})
+    return data
