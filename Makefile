@@ -9,8 +9,11 @@ ENDPOINT ?= http://127.0.0.1:8400
 APT_PACKAGES := containerd runc tini iproute2 nftables e2fsprogs busybox-static python3-venv
 TEST_APT_PACKAGES := postgresql
 TEST_IMAGE := build/busybox.tar
+# Pinned versions of every Python dependency; `make lock` refreshes them on purpose.
+CONSTRAINTS := constraints.txt
+LOCK_VENV := build/lock-venv
 
-.PHONY: install system-packages test-packages venv run stop test bench clean
+.PHONY: install system-packages test-packages venv lock run stop test bench clean
 
 install: system-packages venv $(TEST_IMAGE)
 
@@ -25,11 +28,23 @@ test-packages:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[test]'
 	@touch $@
+
+# Refresh constraints.txt on purpose: the newest releases pyproject.toml allows, in a fresh venv, frozen.
+# botocore's validator report is read by the wire layer, so review the diff and run `make test` before committing.
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/pip install -q -e '.[test]'
+	{ sed -n '/^#/p' $(CONSTRAINTS) 2>/dev/null; $(LOCK_VENV)/bin/pip freeze --exclude-editable; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(LOCK_VENV)
+	@echo "$(CONSTRAINTS) refreshed; review it with git diff, then run make test."
 
 $(TEST_IMAGE): $(VENV)/.installed fargo/runtime/test_image.py
 	@mkdir -p build

@@ -1,6 +1,9 @@
 """`fargo up` in one process: store, containerd, control plane, the embedded agent and the edge port.
 
-Stopping Fargo stops serving; containerd and the tasks it runs keep going and are picked up on the next start.
+This is the one place that knows both sides: the control plane and the agent meet only here, through the
+in-process `ControlPlane` (`fargo.control.agent_gateway`), which carries the same messages a remote agent
+will get over HTTP. Stopping Fargo stops serving; containerd and its tasks keep going and are picked up
+on the next start.
 """
 from __future__ import annotations
 
@@ -10,19 +13,23 @@ import logging
 from aiohttp import web
 from sqlalchemy import text
 
+from fargo.agent.agent import Agent, AgentSettings
 from fargo.api.ec2 import Ec2Api
 from fargo.api.ecs import EcsApi
-from fargo.agent.agent import Agent
 from fargo.api.fargo_routes import FargoRoutes
 from fargo.api.server import EdgeServer
 from fargo.config import CONTAINERD_NAMESPACE, ENDPOINT_FILE, Config
+from fargo.control.agent_gateway import InProcessControlPlane
+from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
-from fargo.control.tasks import Tasks
+from fargo.control.task_definition_registry import TaskDefinitionRegistry
+from fargo.control.tasks import EMBEDDED_AGENT_ID, Tasks
 from fargo.runtime.client import Containerd
 from fargo.runtime.containerd_daemon import ensure_containerd
 from fargo.store.database import Store
 
 log = logging.getLogger("fargo")
+PURGE_EVERY_SECONDS = 60
 
 
 class Fargo:
@@ -30,10 +37,11 @@ class Fargo:
         self.config = config
         self.store = Store(config.database_url)
         self.ctx = ControlContext(config, self.store)
+        self.tasks = Tasks(self.ctx, Clusters(self.ctx), TaskDefinitionRegistry(self.ctx))
         self.runtime: Containerd | None = None
         self.agent: Agent | None = None
-        self.tasks: Tasks | None = None
         self._runner: web.AppRunner | None = None
+        self._purge: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -42,12 +50,17 @@ class Fargo:
         address = await asyncio.to_thread(ensure_containerd, cfg.data_dir, cfg.containerd_address)
         self.runtime = await Containerd.connect(address, CONTAINERD_NAMESPACE)
         log.info("containerd at %s (namespace %s)", address, CONTAINERD_NAMESPACE)
-        await self._start_agent()
+        settings = AgentSettings(
+            data_dir=cfg.data_dir, region=cfg.region, vpc_cidr=cfg.network.cidr,
+            availability_zones=sorted({s.availability_zone for s in cfg.network.subnets}),
+            containerd_address=cfg.containerd_address, agent_id=EMBEDDED_AGENT_ID)
+        self.agent = Agent(self.runtime, settings, InProcessControlPlane(self.ctx, self.tasks))
+        await self.agent.start()
+        self._purge = asyncio.create_task(self._purge_stopped_tasks())
 
         ecs = EcsApi(self.ctx, self.tasks)
-        ec2 = Ec2Api(cfg, self._used_ips)
-        edge = EdgeServer([ecs.service()], {"ec2": ec2.service()}, self._health)
-        assert self.tasks is not None and self.agent is not None
+        ec2 = Ec2Api(cfg, self.tasks.used_ip_count)
+        edge = EdgeServer([ecs.service(), ec2.service()], self._health)
         edge.add_routes(FargoRoutes(cfg.data_dir, self.runtime, self.tasks, self.agent).routes())
         self._runner = web.AppRunner(edge.app, access_log=None)
         await self._runner.setup()
@@ -56,23 +69,24 @@ class Fargo:
         (cfg.data_dir / ENDPOINT_FILE).write_text(f"http://{cfg.listen}\n")
         log.info("Fargo is serving on http://%s", cfg.listen)
 
-    async def _start_agent(self) -> None:
-        from fargo.agent.embedded import start_embedded_agent
-
-        assert self.runtime is not None
-        self.tasks, self.agent = await start_embedded_agent(self.ctx, self.runtime)
-
-    def _used_ips(self, subnet_id: str) -> int:
-        return self.tasks.used_ip_count(subnet_id) if self.tasks is not None else 0
-
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._purge is not None:
+            self._purge.cancel()
         if self.agent is not None:
             await self.agent.close()
         if self.runtime is not None:
             await self.runtime.close()
         self.store.close()
+
+    async def _purge_stopped_tasks(self) -> None:
+        while True:
+            await asyncio.sleep(PURGE_EVERY_SECONDS)
+            try:
+                await self.tasks.purge_old()
+            except Exception:  # noqa: BLE001 - retried next round
+                log.exception("purging stopped tasks failed")
 
     async def _health(self) -> tuple[bool, dict]:
         detail: dict = {"controlPlane": "ok", "agent": "ok" if self.agent is not None else "absent"}
@@ -87,7 +101,7 @@ class Fargo:
         except Exception as e:  # noqa: BLE001
             ok, detail["containerd"] = False, f"unavailable: {e}"
         if self.agent is not None and not self.agent.ready:
-            ok, detail["agent"] = False, "starting"
+            ok, detail["agent"] = False, "not ready (starting, or its loop has ended)"
         return ok, detail
 
     def _ping_store(self) -> None:

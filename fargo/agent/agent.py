@@ -1,7 +1,9 @@
-"""The agent: runs every task assigned to this host, one TaskRunner each, inside one TaskGroup.
+"""The agent: follows the control plane's assignments, runs each task with a TaskRunner, and reports what it
+knows through its outbox. Everything it runs lives in one TaskGroup; one runner's failure ends only that
+runner. It knows the control plane only through `fargo.protocol` (`ControlPlane`).
 
-On start it reconciles: tasks the store says are not STOPPED are resumed from what containerd still
-has, and anything of Fargo's on the host that no task owns (containers, ENIs, cgroups) is removed.
+On start it resumes the tasks of its own state (DATA_DIR/agent/), takes the control plane's whole desired
+set, and then removes from the host what belongs to no task it knows (`reconcile`).
 """
 from __future__ import annotations
 
@@ -9,23 +11,33 @@ import asyncio
 import logging
 import os
 import shutil
-import signal
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from fargo.agent.task_cgroup import list_task_cgroups, oom_kills, remove_task_cgroup
-from fargo.agent.task_runner import TaskRunner
-from fargo.control.tasks import Tasks, task_id_of
+from fargo.agent import host_claims
+from fargo.agent.agent_state import AgentState
+from fargo.agent.engine.runner import EngineTimeouts, TaskRunner
+from fargo.agent.hooks import build_hooks
+from fargo.agent.hooks.base import TaskHook
+from fargo.agent.outbox import Outbox
+from fargo.agent.reconcile import remove_orphans
 from fargo.network.host_routes import ensure_vpc_guard
 from fargo.network.subnet_bridge import ensure_subnet_bridge
-from fargo.network.task_eni import delete_task_eni_async, list_task_enis_async
+from fargo.platform import PLATFORM_VERSIONS
+from fargo.protocol.control_plane import ControlPlane
+from fargo.protocol.messages import AgentHello, ReportAck, TaskAssignment, TaskReport, task_id_of
 from fargo.runtime.client import Containerd
 from fargo.runtime.containerd_daemon import ensure_containerd
 from fargo.runtime.errors import ContainerRuntimeError
 from fargo.runtime.records import TaskOomKilled
 
 log = logging.getLogger(__name__)
+AGENT_VERSION = "fargo-agent/2"
+ASSIGNMENT_WAIT_SECONDS = 30.0
+LOGS_KEPT_SECONDS = 3600  # a stopped task's output stays readable as long as ECS keeps the task describable
 PURGE_EVERY_SECONDS = 60
+RETRY_BACKOFF = (0.1, 5.0)
 
 
 @dataclass(frozen=True)
@@ -33,48 +45,50 @@ class AgentSettings:
     data_dir: Path
     region: str
     vpc_cidr: str
+    availability_zones: list[str] = field(default_factory=list)
     network_prefix: str = "fg"
+    agent_id: str | None = None  # None: an id of its own, made once and kept under DATA_DIR/agent/
     containerd_address: str | None = None  # None: Fargo's own containerd under data_dir, restarted if it dies
-    # How long containerd may take to create / start a container before the task fails with the
-    # platform's runtime timeout error (the Fargate agent's figures: 4 and 3 minutes).
-    create_timeout: float = float(os.environ.get("FARGO_CONTAINER_CREATE_TIMEOUT", 240))
-    start_timeout: float = float(os.environ.get("FARGO_CONTAINER_START_TIMEOUT", 180))
+    timeouts: EngineTimeouts = field(default_factory=lambda: EngineTimeouts(
+        create=float(os.environ.get("FARGO_CONTAINER_CREATE_TIMEOUT", 240)),
+        start=float(os.environ.get("FARGO_CONTAINER_START_TIMEOUT", 180))))
 
 
 class Agent:
-    def __init__(self, tasks: Tasks, runtime: Containerd, settings: AgentSettings) -> None:
-        self.tasks = tasks
+    def __init__(self, runtime: Containerd, settings: AgentSettings, control_plane: ControlPlane) -> None:
         self.runtime = runtime
         self.settings = settings
         self.region = settings.region
+        self.network_prefix = settings.network_prefix
+        self.control_plane = control_plane
+        self.state = AgentState(settings.data_dir / "agent")
+        self.agent_id = settings.agent_id or self.state.agent_id()
         self.runners: dict[str, TaskRunner] = {}
-        self.ready = False
+        self._hooks = {v: build_hooks(p, self) for v, p in PLATFORM_VERSIONS.items()}
+        self._outbox = Outbox()
+        self._stopped: set[str] = set()  # ran to STOPPED here; their report may not be acked yet
         self._oom: set[str] = set()
         self._subnets_ready: set[str] = set()
+        self._recovering = asyncio.Lock()
+        self._ready = asyncio.Event()
+        self._main: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
-        self._main: asyncio.Task | None = None
-        self._started = asyncio.Event()
-        self._backlog: list[tuple[dict, bool]] = []
-        self._recovering: asyncio.Lock = asyncio.Lock()
 
-    # --- the link the control plane uses ----------------------------------------------------------
-
-    def launch(self, task: dict) -> None:
-        self._spawn(task, resume=False)
-
-    def request_stop(self, task: dict) -> None:
-        runner = self.runners.get(task_id_of(task))
-        if runner is not None:
-            runner.notify()
+    @property
+    def ready(self) -> bool:
+        """Ready once reconciled, and for as long as the agent's loop lives."""
+        return self._ready.is_set() and self._main is not None and not self._main.done()
 
     # --- life of the agent ------------------------------------------------------------------------
 
     async def start(self) -> None:
         await asyncio.to_thread(ensure_vpc_guard, self.settings.vpc_cidr)
-        self._main = asyncio.ensure_future(self._run())
-        await self._started.wait()
-        await self._reconcile()
-        self.ready = True
+        self._main = asyncio.create_task(self._run())
+        ready = asyncio.ensure_future(self._ready.wait())
+        await asyncio.wait([ready, self._main], return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if self._main.done():
+            self._main.result()  # the loop died before it was ready: say why
 
     async def close(self) -> None:
         """Stop driving tasks; they keep running in containerd and are resumed by the next agent."""
@@ -86,21 +100,81 @@ class Agent:
                 pass
 
     async def _run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            group.create_task(self._watch_events())
-            group.create_task(self._purge_stopped())
-            for task, resume in self._backlog:
-                self._spawn(task, resume)
-            self._started.set()
-            await asyncio.Event().wait()  # runs until close() cancels it
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                for assignment, report in self.state.load():
+                    if report is not None and report.known_status == "STOPPED":
+                        self._stopped.add(assignment.task_id)
+                        self._outbox.put(report)  # maybe never acked before the restart
+                    else:
+                        self._spawn(assignment, report, resume=True)
+                        if report is not None:
+                            self._outbox.put(report)
+                group.create_task(self._outbox.run(self._send_reports, self._acked))
+                group.create_task(self._watch_events())
+                group.create_task(self._purge_old_logs())
+                group.create_task(self._follow_assignments())
+        finally:
+            self._group = None
 
-    def _spawn(self, task: dict, resume: bool) -> None:
-        if self._group is None:
-            self._backlog.append((task, resume))
+    async def _send_reports(self, reports: list[TaskReport]) -> ReportAck:
+        return await self.control_plane.report(self.agent_id, reports)
+
+    async def _follow_assignments(self) -> None:
+        """Say hello, take the whole desired set, reconcile the host, then follow changes (long-poll)."""
+        await self._retrying(lambda: self.control_plane.hello(AgentHello(
+            self.agent_id, list(self.settings.availability_zones), AGENT_VERSION)))
+        since = 0
+        while True:
+            batch = await self._retrying(lambda: self.control_plane.assignments(self.agent_id, since,
+                                                                                ASSIGNMENT_WAIT_SECONDS))
+            for assignment in batch.assignments:
+                self._assign(assignment)
+            if batch.full:
+                wanted = {a.task_id for a in batch.assignments}
+                for task_id, runner in list(self.runners.items()):
+                    if task_id not in wanted and runner.status.value != "STOPPED":
+                        log.info("task %s is no longer assigned here: stopping it", task_id)
+                        runner.update(_stop_assignment(runner.assignment))
+                if not self._ready.is_set():
+                    await remove_orphans(self)
+                    self._ready.set()
+            since = batch.generation
+
+    async def _retrying(self, call):  # noqa: ANN001, ANN202 - any ControlPlane call
+        delay, longest = RETRY_BACKOFF
+        while True:
+            try:
+                return await call()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the control plane is away: keep running tasks, retry
+                log.warning("control plane call failed (%s); retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, longest)
+
+    # --- tasks ------------------------------------------------------------------------------------
+
+    def _assign(self, assignment: TaskAssignment) -> None:
+        task_id = assignment.task_id
+        runner = self.runners.get(task_id)
+        if runner is not None:
+            if assignment.generation > runner.assignment.generation:
+                self.state.save_assignment(assignment)
+                runner.update(assignment)
             return
-        runner = TaskRunner(self, task)
-        self.runners[runner.task_id] = runner
+        if task_id in self._stopped:
+            return  # done here; the control plane has not applied our STOPPED report yet
+        host_claims.claim(task_id, self.settings.data_dir)
+        self.state.save_assignment(assignment)  # before any host work: a restart finds the task
+        self._spawn(assignment, None, resume=False)
+
+    def _spawn(self, assignment: TaskAssignment, report: TaskReport | None, resume: bool) -> None:
+        assert self._group is not None
+        hooks: list[TaskHook] = self._hooks[assignment.platform_version]
+        runner = TaskRunner(self, assignment, hooks, self._on_report, self.settings.timeouts, report)
+        self.runners[assignment.task_id] = runner
         self._group.create_task(self._drive(runner, resume))
 
     async def _drive(self, runner: TaskRunner, resume: bool) -> None:
@@ -109,29 +183,29 @@ class Agent:
         except asyncio.CancelledError:
             raise
         except Exception:  # one task's failure must never cancel its siblings
-            log.exception("runner of task %s crashed", runner.task_id)
+            log.exception("runner of task %s crashed; it resumes from its state on the next agent start",
+                          runner.task_id)
         finally:
             self.runners.pop(runner.task_id, None)
 
-    def track(self, work: asyncio.Future) -> None:
-        """Helper coroutines (container watchers, health checks) are owned by the agent's group."""
-        if self._group is not None:
-            async def owned() -> None:
-                try:
-                    await work
-                except asyncio.CancelledError:
-                    if not work.cancelled():
-                        work.cancel()
-                    raise
-                except Exception:  # noqa: BLE001 - logged by the owner
-                    log.debug("tracked work ended with an error", exc_info=True)
-            self._group.create_task(owned())
+    def _on_report(self, report: TaskReport) -> None:
+        task_id = task_id_of(report.task_arn)
+        self.state.save_report(task_id, report)  # written ahead: a restart resends it
+        if report.known_status == "STOPPED":
+            self._stopped.add(task_id)
+            host_claims.release(task_id)
+        self._outbox.put(report)
 
-    # --- host facts -------------------------------------------------------------------------------
+    def _acked(self, task_arn: str, seq: int) -> None:
+        task_id = task_id_of(task_arn)
+        if task_id in self._stopped:
+            self.state.forget(task_id)  # STOPPED and the control plane has it: nothing left to resend
+
+    # --- host facilities (hooks.base.HostFacilities) ----------------------------------------------
 
     async def ensure_subnet(self, subnet_id: str, cidr: str) -> None:
         if subnet_id not in self._subnets_ready:
-            await asyncio.to_thread(ensure_subnet_bridge, subnet_id, cidr, 9001, prefix=self.settings.network_prefix)
+            await asyncio.to_thread(ensure_subnet_bridge, subnet_id, cidr, 9001, prefix=self.network_prefix)
             self._subnets_ready.add(subnet_id)
 
     def task_dir(self, task_id: str) -> Path:
@@ -140,24 +214,8 @@ class Agent:
     def log_path(self, task_id: str, container_name: str) -> Path:
         return self.task_dir(task_id) / "logs" / f"{container_name}.log"
 
-    def oom_seen(self, container_id: str) -> bool:
-        return container_id in self._oom
-
-    def oom_kills(self, task_id: str, container_id: str) -> int:
-        return oom_kills(task_id, container_id)
-
-    # --- background work --------------------------------------------------------------------------
-
-    async def _watch_events(self) -> None:
-        while True:
-            try:
-                async for event in self.runtime.events():
-                    if isinstance(event, TaskOomKilled):
-                        self._oom.add(event.container_id)
-            except ContainerRuntimeError as e:
-                log.warning("containerd event stream ended (%s); resubscribing", e)
-            await self.containerd_back()
-            await asyncio.sleep(0.2)
+    def oom_seen(self, runtime_id: str) -> bool:
+        return runtime_id in self._oom
 
     async def containerd_back(self) -> None:
         """Return once containerd answers again; Fargo's own containerd is started anew if it died.
@@ -181,43 +239,46 @@ class Agent:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5)
 
-    async def _purge_stopped(self) -> None:
+    # --- background work --------------------------------------------------------------------------
+
+    async def _watch_events(self) -> None:
+        while True:
+            try:
+                async for event in self.runtime.events():
+                    if isinstance(event, TaskOomKilled):
+                        self._oom.add(event.container_id)
+            except ContainerRuntimeError as e:
+                log.warning("containerd event stream ended (%s); resubscribing", e)
+            await self.containerd_back()
+            await asyncio.sleep(0.2)
+
+    async def _purge_old_logs(self) -> None:
+        """A stopped task's files (its container output) go an hour after the task stopped."""
+        root = self.settings.data_dir / "tasks"
         while True:
             await asyncio.sleep(PURGE_EVERY_SECONDS)
+            cutoff = time.time() - LOGS_KEPT_SECONDS
             try:
-                for task_id in self.tasks.purge_old():
-                    await asyncio.to_thread(shutil.rmtree, self.task_dir(task_id), True)
-            except Exception:  # noqa: BLE001 - retried next round
-                log.exception("purging stopped tasks failed")
+                for task_dir in (root.iterdir() if root.exists() else []):
+                    if task_dir.name in self.runners or task_dir.name in self.state.known_task_ids():
+                        continue
+                    if _newest_mtime(task_dir) < cutoff:
+                        await asyncio.to_thread(shutil.rmtree, task_dir, True)
+            except OSError:
+                log.exception("purging old task files failed; retried next round")
 
-    async def _reconcile(self) -> None:
-        unfinished = self.tasks.load_unfinished()
-        owned = {task_id_of(t) for t in unfinished}
-        for task in unfinished:
-            self._spawn(task, resume=True)
-        # Left over from a crash: what belongs to a task of ours that has stopped (the host's cgroups
-        # and ENIs may also hold another Fargo's tasks, which are not ours to touch).
-        def stale(task_ids: list[str]) -> set[str]:
-            known = self.tasks.ctx.store.get_tasks([t for t in task_ids if t not in owned])
-            return set(known)
 
-        records = await self.runtime.list_containers({})
-        stale_ids = stale([r.labels.get("fargo.task-id", "") for r in records])
-        for record in records:
-            task_id = record.labels.get("fargo.task-id")
-            if task_id and (task_id in stale_ids or task_id not in owned):
-                log.info("removing orphaned container %s", record.id)
-                try:
-                    await self.runtime.kill(record.id, signal.SIGKILL, all=True)
-                    await self.runtime.delete_task(record.id)
-                    await self.runtime.delete_container(record.id)
-                except ContainerRuntimeError as e:
-                    log.warning("could not remove orphaned container %s: %s", record.id, e)
-        enis = await list_task_enis_async(self.settings.network_prefix)
-        stale_ids = stale([e.task_id for e in enis])
-        for eni in enis:
-            if eni.task_id in stale_ids:
-                log.info("removing orphaned ENI of task %s", eni.task_id)
-                await delete_task_eni_async(eni.task_id, prefix=self.settings.network_prefix)
-        for task_id in stale(await asyncio.to_thread(list_task_cgroups)):
-            await asyncio.to_thread(remove_task_cgroup, task_id)
+def _stop_assignment(a: TaskAssignment) -> TaskAssignment:
+    from dataclasses import replace
+
+    return replace(a, generation=a.generation + 1, desired_status="STOPPED")
+
+
+def _newest_mtime(path: Path) -> float:
+    newest = path.stat().st_mtime
+    for p in path.rglob("*"):
+        try:
+            newest = max(newest, p.stat().st_mtime)
+        except OSError:
+            pass
+    return newest

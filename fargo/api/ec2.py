@@ -1,13 +1,17 @@
-"""The read side of EC2 that Fargate users touch: the default VPC, its subnets, security group and AZs."""
+"""The read side of EC2 that Fargate users touch: the default VPC, its subnets, security group and AZs.
+
+Served as botocore's "ec2" model over EC2's query protocol.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from fargo.errors import InvalidGroupNotFound, InvalidParameterValue, InvalidSubnetIDNotFound, InvalidVpcIDNotFound
-from fargo.api.query_protocol import QueryService
+from fargo.api.aws_service import AwsService
+from fargo.api.protocols.ec2_query import EC2_QUERY
 from fargo.api.service_models import service_model
 from fargo.config import Config
+from fargo.errors import InvalidGroupNotFound, InvalidParameterValue, InvalidSubnetIDNotFound, InvalidVpcIDNotFound
 
 Item = dict[str, Any]
 
@@ -18,8 +22,8 @@ class Ec2Api:
         self.net = config.network
         self.used_ips = used_ips  # how many addresses of a subnet tasks hold now
 
-    def service(self) -> QueryService:
-        return QueryService(service_model("ec2"), {
+    def service(self) -> AwsService:
+        return AwsService(service_model("ec2"), EC2_QUERY, {
             "DescribeVpcs": self.describe_vpcs,
             "DescribeSubnets": self.describe_subnets,
             "DescribeSecurityGroups": self.describe_security_groups,

@@ -1,16 +1,20 @@
-"""Amazon ECS operations: each handler takes the validated request and returns the response members."""
+"""Amazon ECS on the edge port: botocore's "ecs" model over AWS JSON 1.1, and its handlers.
+
+Each handler takes the validated request and returns the response members.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from fargo.errors import InvalidParameterException, ResourceNotFoundException
-from fargo.api.json_protocol import Handler, JsonService
-from fargo.control.pagination import next_token, page_bounds
+from fargo.api.aws_service import AwsService, Handler
+from fargo.api.protocols.json11 import AWS_JSON_1_1
 from fargo.api.service_models import service_model
 from fargo.arns import parse_ecs_arn
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
+from fargo.control.pagination import next_token, page_bounds
 from fargo.control.task_definition_registry import TaskDefinitionRegistry
+from fargo.errors import InvalidParameterException, ResourceNotFoundException
 
 _TAGS_PER_RESOURCE = 50
 
@@ -22,7 +26,7 @@ class EcsApi:
         self.task_definitions = TaskDefinitionRegistry(ctx)
         self.tasks = tasks  # fargo.control.tasks.Tasks once the agent side is wired in
 
-    def service(self) -> JsonService:
+    def service(self) -> AwsService:
         handlers: dict[str, Handler] = {
             "CreateCluster": self.create_cluster,
             "DeleteCluster": self.delete_cluster,
@@ -40,7 +44,7 @@ class EcsApi:
         }
         if self.tasks is not None:
             handlers.update(self.tasks.handlers())
-        return JsonService(service_model("ecs"), handlers)
+        return AwsService(service_model("ecs"), AWS_JSON_1_1, handlers)
 
     # --- clusters -------------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ class FargoRoutes:
     async def task_logs(self, request: web.Request) -> web.Response:
         """What each container of a task wrote, from the byte offsets the caller already has."""
         task_id = request.match_info["task_id"].rsplit("/", 1)[-1]
-        task = self.tasks.live.get(task_id) or self.tasks.ctx.store.get_task(task_id)
+        task = await self.tasks.find_task(task_id)
         cluster = request.query.get("cluster", "default").rsplit("/", 1)[-1]
         if task is None or task["clusterArn"].rsplit("/", 1)[-1] != cluster:
             return json_error(404, "The referenced task was not found.")

@@ -2,6 +2,7 @@
 
 RunTask and CreateService call it after resolving `platformVersion`; AWS answers a mismatch with
 PlatformTaskDefinitionIncompatibilityException (text seen for EFS on 1.3.0, ansible/ansible#70625).
+Adding SYS_PTRACE is no such feature: AWS enabled it on every Fargate platform version along with 1.4.0.
 """
 from __future__ import annotations
 
@@ -30,10 +31,6 @@ def check_platform_supports(definition: Json, platform: PlatformVersion, *, cpu:
     problems = (
         not platform.efs_volumes
         and any(v.get("efsVolumeConfiguration") for v in definition.get("volumes") or []),
-        not platform.sys_ptrace and any(
-            "SYS_PTRACE" in (((c.get("linuxParameters") or {}).get("capabilities") or {}).get("add") or [])
-            for c in definition["containerDefinitions"]
-        ),
         not platform.ephemeral_storage_configurable and definition.get("ephemeralStorage") is not None,
         not platform.large_task_sizes and task_cpu in LARGE_TASK_CPUS,
         # pidMode task and systemControls came with 1.4.0, as did EFS: ride on that flag.

@@ -1,16 +1,19 @@
-"""ECS tasks on the control plane: RunTask, StopTask, DescribeTasks, ListTasks, and the live task records.
+"""ECS tasks on the control plane: RunTask, StopTask, DescribeTasks, ListTasks, and the task records.
 
-A task's document is the one the API returns. While a task is not STOPPED, the control plane keeps that
-document in memory and the agent updates the very same object, so a StopTask and an agent state change
-never overwrite each other; every change is written through to the store.
+The control plane owns a task's desired state and the agent its known state. RunTask and StopTask change
+desired state only, each with a new generation that wakes the agent's waiting `assignments()` call; the
+agent's reports bring known state (`task_reports.py`). The store is the truth: another replica may have
+changed any task, so every call reads it (through a thread, off the event loop).
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from fargo import clock
 from fargo.errors import (ClientException, InvalidParameterException,
@@ -20,66 +23,70 @@ from fargo.arns import parse_ecs_arn
 from fargo.config import Subnet
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
+from fargo.control.task_assignments import PRIVATE, AssignmentChanges
 from fargo.control.task_definition_registry import TaskDefinitionRegistry
 from fargo.control.task_definitions import check_platform_supports, task_size_supported
 from fargo.control.task_definition_sizes import parse_task_cpu, parse_task_memory
-from fargo.network.ipam import SubnetFullError, allocate_ip, mac_address, private_dns_name
+from fargo.control.task_reports import raise_desired_stop
+from fargo.network.ipam import SubnetFullError, mac_address, private_dns_name
 from fargo.platform import PLATFORM_VERSIONS, resolve_platform_version
 
+log = logging.getLogger("fargo.control")
+
 STOPPED_TASK_RETENTION_SECONDS = 3600
+EMBEDDED_AGENT_ID = "embedded"
 _STARTED_BY = re.compile(r"^[A-Za-z0-9/_-]{1,128}$")
-_PRIVATE = "_fargo"  # per-task facts the agent needs; the output shaper never lets it out
-
-
-class AgentLink(Protocol):
-    """What the control plane asks of the agent that runs a task."""
-
-    def launch(self, task: dict) -> None: ...
-
-    def request_stop(self, task: dict) -> None: ...
 
 
 class Tasks:
-    def __init__(self, ctx: ControlContext, clusters: Clusters, registry: TaskDefinitionRegistry) -> None:
+    def __init__(self, ctx: ControlContext, clusters: Clusters, registry: TaskDefinitionRegistry,
+                 agent_id: str = EMBEDDED_AGENT_ID) -> None:
         self.ctx = ctx
         self.clusters = clusters
         self.registry = registry
-        self.agent: AgentLink | None = None
-        self.live: dict[str, dict] = {}  # task id -> document, for every task not yet STOPPED
-        self.on_stopped: list[Callable[[dict], None]] = []
+        self.agent_id = agent_id  # the agent new tasks go to (one for now: placement comes later)
+        self.changes = AssignmentChanges()  # rung when this process changes an agent's desired set
+        self.on_stopped: list[Callable[[dict], None]] = []  # called with the public document
 
     def handlers(self) -> dict:
         return {"RunTask": self.run_task, "StopTask": self.stop_task, "DescribeTasks": self.describe_tasks,
                 "ListTasks": self.list_tasks}
 
-    # --- records the agent writes through ------------------------------------------------------
+    # --- for the rest of Fargo -----------------------------------------------------------------
 
-    def load_unfinished(self) -> list[dict]:
-        for doc in self.ctx.store.unfinished_tasks():
-            self.live[task_id_of(doc)] = doc
-        return list(self.live.values())
-
-    def changed(self, task: dict) -> None:
-        """The agent (or StopTask) changed `task`: count the version and write it through."""
-        task["version"] = task.get("version", 0) + 1
-        self.ctx.store.update_task(task)
-        if task["lastStatus"] == "STOPPED":
-            self.live.pop(task_id_of(task), None)
-            for hook in self.on_stopped:
-                hook(task)
-
-    def used_ips(self, subnet_id: str) -> set[str]:
-        return {t[_PRIVATE]["ip"] for t in self.live.values() if t[_PRIVATE]["subnetId"] == subnet_id}
+    async def find_task(self, task_id: str) -> dict | None:
+        """The public document of a task, by id, in any cluster."""
+        doc = await asyncio.to_thread(self.ctx.store.get_task, task_id)
+        return self._public(doc) if doc is not None else None
 
     def used_ip_count(self, subnet_id: str) -> int:
-        return len(self.used_ips(subnet_id))
+        """How many addresses of the subnet tasks hold now (sync: the EC2 API's DescribeSubnets)."""
+        return self.ctx.store.used_ip_count(subnet_id)
 
-    def private(self, task: dict) -> dict:
-        return task[_PRIVATE]
+    def notify_stopped(self, docs: list[dict]) -> None:
+        """Agent reports moved these tasks to STOPPED: tell who asked (service schedulers, ...)."""
+        for doc in docs:
+            public = self._public(doc)
+            for hook in self.on_stopped:
+                try:
+                    hook(public)
+                except Exception:  # noqa: BLE001 - one listener's bug must not lose the others' news
+                    log.exception("on_stopped hook failed for %s", doc["taskArn"])
+
+    async def purge_old(self) -> list[str]:
+        """Forget tasks stopped more than an hour ago (ECS keeps them describable about that long)."""
+        return await asyncio.to_thread(self.ctx.store.purge_stopped_tasks,
+                                       clock.now() - STOPPED_TASK_RETENTION_SECONDS)
 
     # --- API -----------------------------------------------------------------------------------
 
     async def run_task(self, p: dict) -> dict:
+        out, created = await asyncio.to_thread(self._run_task, p)
+        if created:
+            await self.changes.changed(self.agent_id)
+        return out
+
+    def _run_task(self, p: dict) -> tuple[dict, bool]:
         cluster = self.clusters.get_active(p.get("cluster"))
         count = p.get("count", 1)
         if not 1 <= count <= 10:
@@ -109,53 +116,63 @@ class Tasks:
                 raise InvalidParameterException("clientToken must be 1-64 printable ASCII characters.")
             previous = self.ctx.store.tasks_by_client_token(cluster["clusterArn"], token)
             if previous:
-                return {"tasks": [self._public(self.live.get(task_id_of(t), t)) for t in previous], "failures": []}
+                return {"tasks": [self._public(t) for t in previous], "failures": []}, False
 
+        vpc = p["networkConfiguration"]["awsvpcConfiguration"]
         tasks, failures = [], []
         for _ in range(count):
             subnet = random.choice(subnets)
+            task_id = uuid.uuid4().hex
+            task_arn = self.ctx.arns.task(cluster["clusterName"], task_id)
             try:
-                ip = allocate_ip(subnet.cidr, self.used_ips(subnet.subnet_id))
+                with self.ctx.store.task_writes() as w:
+                    ip = w.allocate_ip(subnet.subnet_id, subnet.cidr, task_arn)
+                    task = self._new_task(cluster, td, p, platform.version, cpu, memory, subnet, task_id, ip,
+                                          vpc, capacity_provider)
+                    w.insert(task, task_id, td["family"], token, self.agent_id)
             except SubnetFullError:
                 failures.append({"arn": cluster["clusterArn"], "reason": "RESOURCE:ENI",
                                  "detail": f"Subnet {subnet.subnet_id} has no free IP address."})
                 continue
-            task = self._new_task(cluster, td, p, platform.version, cpu, memory, subnet, ip, capacity_provider)
-            self.ctx.store.insert_task(task, task_id_of(task), td["family"], token)
             if p.get("tags"):
                 self.ctx.store.put_tags(task["taskArn"], p["tags"])
-            self.live[task_id_of(task)] = task
             tasks.append(self._public(task))
-            if self.agent is not None:
-                self.agent.launch(task)
-        return {"tasks": tasks, "failures": failures}
+        return {"tasks": tasks, "failures": failures}, bool(tasks)
 
     async def stop_task(self, p: dict) -> dict:
+        out, agent_id = await asyncio.to_thread(self._stop_task, p)
+        await self.changes.changed(agent_id)
+        return out
+
+    def _stop_task(self, p: dict) -> tuple[dict, str | None]:
+        """Desired status to STOPPED with a new generation; known state is the agent's to report."""
         cluster = self.clusters.get_active(p.get("cluster"))
-        task = self._find(p["task"], cluster["clusterArn"])
-        if task is None:
-            raise InvalidParameterException("The referenced task was not found.")
-        if task["desiredStatus"] != "STOPPED":
-            now = clock.now()
-            task["desiredStatus"] = "STOPPED"
-            task.setdefault("stopCode", "UserInitiated")
-            task.setdefault("stoppedReason", p.get("reason") or "Task stopped by user")
-            task.setdefault("stoppingAt", now)
-            self.changed(task)
-            if self.agent is not None and task["lastStatus"] != "STOPPED":
-                self.agent.request_stop(task)
-        return {"task": self._public(task)}
+        with self.ctx.store.task_writes() as w:
+            record = w.lock_by_id(self._task_id(p["task"]))
+            if record is None or record.doc["clusterArn"] != cluster["clusterArn"]:
+                raise InvalidParameterException("The referenced task was not found.")
+            task, changed_agent = record.doc, None
+            if raise_desired_stop(task, "UserInitiated", p.get("reason") or "Task stopped by user", clock.now()):
+                task["version"] = task.get("version", 0) + 1
+                record.generation = w.next_generation()
+                w.save(record)
+                changed_agent = record.agent_id
+        return {"task": self._public(task)}, changed_agent
 
     async def describe_tasks(self, p: dict) -> dict:
+        return await asyncio.to_thread(self._describe_tasks, p)
+
+    def _describe_tasks(self, p: dict) -> dict:
         cluster = self.clusters.get_active(p.get("cluster"))
         refs = p["tasks"]
         if not 1 <= len(refs) <= 100:
             raise InvalidParameterException("Tasks cannot be empty and may name at most 100 tasks.")
         with_tags = "TAGS" in (p.get("include") or [])
+        found = self.ctx.store.get_tasks([self._task_id(ref) for ref in refs])
         tasks, failures = [], []
         for ref in refs:
-            task = self._find(ref, cluster["clusterArn"])
-            if task is None:
+            task = found.get(self._task_id(ref))
+            if task is None or task["clusterArn"] != cluster["clusterArn"]:
                 failures.append({"arn": ref if ref.startswith("arn:") else
                                  self.ctx.arns.task(cluster["clusterName"], ref), "reason": "MISSING"})
                 continue
@@ -166,6 +183,9 @@ class Tasks:
         return {"tasks": tasks, "failures": failures}
 
     async def list_tasks(self, p: dict) -> dict:
+        return await asyncio.to_thread(self._list_tasks, p)
+
+    def _list_tasks(self, p: dict) -> dict:
         cluster = self.clusters.get_active(p.get("cluster"))
         offset, limit = page_bounds(p)
         desired = p.get("desiredStatus") or "RUNNING"
@@ -177,13 +197,11 @@ class Tasks:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _find(self, ref: str, cluster_arn: str) -> dict | None:
+    @staticmethod
+    def _task_id(ref: str) -> str:
+        """A task named by ARN (old or new format) or by id."""
         parsed = parse_ecs_arn(ref)
-        task_id = parsed.resource.rsplit("/", 1)[-1] if parsed and parsed.kind == "task" else ref
-        task = self.live.get(task_id) or self.ctx.store.get_task(task_id)
-        if task is None or task["clusterArn"] != cluster_arn:
-            return None
-        return task
+        return parsed.resource.rsplit("/", 1)[-1] if parsed and parsed.kind == "task" else ref
 
     def _task_definition_for_run(self, ref: str) -> dict:
         try:
@@ -254,8 +272,7 @@ class Tasks:
         return [known[s] for s in wanted]
 
     def _new_task(self, cluster: dict, td: dict, p: dict, platform_version: str, cpu: str, memory: str,
-                  subnet: Subnet, ip: str, capacity_provider: str | None) -> dict:
-        task_id = uuid.uuid4().hex
+                  subnet: Subnet, task_id: str, ip: str, vpc: dict, capacity_provider: str | None) -> dict:
         cluster_name = cluster["clusterName"]
         task_arn = self.ctx.arns.task(cluster_name, task_id)
         overrides = p.get("overrides") or {}
@@ -299,10 +316,12 @@ class Tasks:
             "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
             "enableExecuteCommand": bool(p.get("enableExecuteCommand", False)),
             "healthStatus": "UNKNOWN", "version": 1, "tags": p.get("tags") or [],
-            _PRIVATE: {"subnetId": subnet.subnet_id, "subnetCidr": subnet.cidr, "ip": ip, "mac": mac,
-                       "attachmentId": attachment_id,
-                       "privateDnsName": private_dns_name(ip, self.ctx.config.region),
-                       "taskDefinition": td, "containerOverrides": by_name},
+            # the ENI plan; the definition stays in task_definitions (immutable), read by ARN when assigned
+            PRIVATE: {"subnetId": subnet.subnet_id, "subnetCidr": subnet.cidr, "ip": ip, "mac": mac,
+                      "attachmentId": attachment_id, "availabilityZone": subnet.availability_zone,
+                      "privateDnsName": private_dns_name(ip, self.ctx.config.region),
+                      "securityGroups": vpc.get("securityGroups") or [self.ctx.config.network.security_group_id],
+                      "assignPublicIp": vpc.get("assignPublicIp") == "ENABLED"},
         }
         if capacity_provider:
             task["capacityProviderName"] = capacity_provider
@@ -312,14 +331,6 @@ class Tasks:
         return task
 
     def _public(self, task: dict) -> dict:
-        out = {k: v for k, v in task.items() if k != _PRIVATE}
+        out = {k: v for k, v in task.items() if k != PRIVATE}
         out.setdefault("tags", [])
         return out
-
-    def purge_old(self) -> list[str]:
-        """Forget tasks stopped more than an hour ago (ECS keeps them describable about that long)."""
-        return self.ctx.store.purge_stopped_tasks(clock.now() - STOPPED_TASK_RETENTION_SECONDS)
-
-
-def task_id_of(task: dict) -> str:
-    return task["taskArn"].rsplit("/", 1)[-1]

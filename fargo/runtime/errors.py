@@ -1,22 +1,62 @@
-"""Errors of the container runtime layer: what callers above `fargo.runtime` may catch.
+"""Errors of the container runtime layer: what callers above `fargo.runtime` may catch, and `scrub_host_paths`,
+the one function that keeps host paths out of their messages.
 
 No gRPC or protobuf type escapes this package; every failed containerd call becomes one of these.
 """
 from __future__ import annotations
 
 import builtins
+import re
+
+# A path component stops at whitespace, quotes, brackets and the separators containerd and runc put around paths
+# (":" between overlay lowerdirs, "=" in mount options, "," in option lists).
+_COMPONENT = r"[^\s\"'`:,;=|()\[\]{}<>/]"
+# An absolute path of two or more components, not inside a URL or an image reference (docker.io/library/x,
+# http://host/a: the slash follows a name character or "://").
+_HOST_PATH = re.compile(rf"(?<![\w.~%+-])(?<!:/)/(?:{_COMPONENT}+/)+{_COMPONENT}*")
+
+
+def scrub_host_paths(text: str) -> str:
+    """`text` with every absolute path of two or more components cut to its last component.
+
+    containerd and runc name host files (bundle, snapshot, state and log directories) in their errors, and those
+    messages end up in a task's stoppedReason. A path inside the container is cut too ("/no/such/binary" becomes
+    "binary"): an error message cannot tell the two apart. One-component paths ("/proc") are left alone.
+    """
+    return _HOST_PATH.sub(_last_component, text)
+
+
+def _last_component(match: re.Match[str]) -> str:
+    return match.group(0).rstrip("/").rpartition("/")[2]
 
 
 class ContainerRuntimeError(builtins.RuntimeError):
-    """Base class: something containerd (or the host runtime around it) could not do."""
+    """Base class: something containerd (or the host runtime around it) could not do.
+
+    The message never names a host path: it is scrubbed here, once, for every error of this package.
+    """
 
     def __init__(self, message: str) -> None:
+        message = scrub_host_paths(message)
         super().__init__(message)
         self.message = message
 
 
 class ContainerdUnavailable(ContainerRuntimeError):
-    """containerd did not answer (not started, crashed, or the socket is wrong)."""
+    """containerd did not answer (not started, crashed, the socket is wrong, or its Version probe timed out)."""
+
+
+class RuntimeTimeout(ContainerRuntimeError):
+    """A containerd call ran past its deadline: containerd is up but did not finish in time.
+
+    Not a ContainerdUnavailable: the call may still have had its effect (a task created, a snapshot removed), so
+    it must not be retried blindly. `call` is the method ("Tasks/Create"), `seconds` the deadline it had.
+    """
+
+    def __init__(self, message: str, call: str, seconds: float | None) -> None:
+        super().__init__(message)
+        self.call = call
+        self.seconds = seconds
 
 
 class ImageNotFound(ContainerRuntimeError):

@@ -71,3 +71,15 @@ class UserDatabase:
 
     passwd: str
     group: str
+
+
+@dataclass(frozen=True)
+class TaskMetrics:
+    """A task's cgroup counters (Tasks.Metrics, cgroup v1)."""
+
+    memory_usage: int
+    memory_max_usage: int
+    memory_limit: int
+    cpu_total_ns: int
+    pids: int
+    oom_kills: int

@@ -1,18 +1,23 @@
 """Opens the store (SQLite file or PostgreSQL), brings its schema up to date, and reads/writes rows.
 
-Every method is one short transaction; callers hold AWS-shaped documents, never ORM objects.
+Every method is one short transaction; callers hold AWS-shaped documents, never ORM objects. Task writes
+that must be all-or-nothing (RunTask with its address, StopTask, a batch of agent reports) take a
+`TaskWrites` from `task_writes()`: one transaction that locks the rows it reads.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from fargo.network.ipam import SubnetFullError, allocate_ip, usable_address_count
 from fargo.store import schema
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,13 +32,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+@dataclass
+class TaskRecord:
+    """A task row: the API document plus the desired/known bookkeeping beside it."""
+
+    doc: dict
+    agent_id: str | None
+    generation: int
+    report_seq: int
+
+
 class Store:
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
-        if url.startswith("sqlite"):
+        self._sqlite = url.startswith("sqlite")
+        if self._sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction. On SQLite it takes the write lock first: a WAL reader that later writes
+        fails at once (SQLITE_BUSY_SNAPSHOT) when another connection committed in between."""
+        with self.engine.begin() as c:
+            if self._sqlite:
+                c.exec_driver_sql("BEGIN IMMEDIATE")
+            yield c
 
     def migrate(self) -> None:
         cfg = AlembicConfig()
@@ -54,7 +79,7 @@ class Store:
 
     def put_cluster(self, doc: dict, created_at: float) -> None:
         t = schema.clusters
-        with self.engine.begin() as c:
+        with self._writing() as c:
             updated = c.execute(update(t).where(t.c.name == doc["clusterName"])
                                 .values(arn=doc["clusterArn"], status=doc["status"], doc=doc)).rowcount
             if not updated:
@@ -79,7 +104,7 @@ class Store:
         """False when another writer took this revision first (the caller retries with the next)."""
         t = schema.task_definitions
         try:
-            with self.engine.begin() as c:
+            with self._writing() as c:
                 c.execute(insert(t).values(arn=doc["taskDefinitionArn"], family=doc["family"],
                                            revision=doc["revision"], status=doc["status"], doc=doc))
         except IntegrityError:
@@ -88,7 +113,7 @@ class Store:
 
     def update_task_definition(self, doc: dict) -> None:
         t = schema.task_definitions
-        with self.engine.begin() as c:
+        with self._writing() as c:
             c.execute(update(t).where(t.c.arn == doc["taskDefinitionArn"]).values(status=doc["status"], doc=doc))
 
     def get_task_definition(self, family: str, revision: int | None) -> dict | None:
@@ -138,7 +163,7 @@ class Store:
 
     def put_tags(self, arn: str, new_tags: Iterable[dict]) -> None:
         t = schema.tags
-        with self.engine.begin() as c:
+        with self._writing() as c:
             pos = c.execute(select(func.max(t.c.position)).where(t.c.resource_arn == arn)).scalar() or 0
             for tag in new_tags:
                 value = tag.get("value", "")
@@ -149,25 +174,22 @@ class Store:
 
     def delete_tags(self, arn: str, keys: Sequence[str]) -> None:
         t = schema.tags
-        with self.engine.begin() as c:
+        with self._writing() as c:
             c.execute(delete(t).where(and_(t.c.resource_arn == arn, t.c.key.in_(list(keys)))))
 
     # --- tasks ----------------------------------------------------------------------------------
 
-    def insert_task(self, doc: dict, task_id: str, family: str, client_token: str | None) -> None:
-        t = schema.tasks
-        with self.engine.begin() as c:
-            c.execute(insert(t).values(
-                arn=doc["taskArn"], task_id=task_id, cluster_arn=doc["clusterArn"], family=family,
-                started_by=doc.get("startedBy"), desired_status=doc["desiredStatus"], last_status=doc["lastStatus"],
-                created_at=doc["createdAt"], stopped_at=doc.get("stoppedAt"), client_token=client_token, doc=doc))
+    @contextlib.contextmanager
+    def task_writes(self) -> Iterator[TaskWrites]:
+        """One transaction over tasks, their generations and addresses; it commits when the block ends."""
+        with self._writing() as c:
+            yield TaskWrites(c)
 
-    def update_task(self, doc: dict) -> None:
-        t = schema.tasks
-        with self.engine.begin() as c:
-            c.execute(update(t).where(t.c.arn == doc["taskArn"]).values(
-                desired_status=doc["desiredStatus"], last_status=doc["lastStatus"],
-                stopped_at=doc.get("stoppedAt"), doc=doc))
+    def insert_task(self, doc: dict, task_id: str, family: str, client_token: str | None,
+                    agent_id: str | None = None) -> int:
+        """Insert a task with a new generation (no address: RunTask allocates in its own `task_writes`)."""
+        with self.task_writes() as w:
+            return w.insert(doc, task_id, family, client_token, agent_id)
 
     def get_task(self, task_id: str) -> dict | None:
         t = schema.tasks
@@ -180,6 +202,12 @@ class Store:
         with self.engine.connect() as c:
             rows = c.execute(select(t.c.task_id, t.c.doc).where(t.c.task_id.in_(list(task_ids)))).all()
         return {tid: doc for tid, doc in rows}
+
+    def get_task_record(self, task_id: str) -> TaskRecord | None:
+        t = schema.tasks
+        with self.engine.connect() as c:
+            row = c.execute(select(*_RECORD_COLUMNS).where(t.c.task_id == task_id)).first()
+        return _record(row) if row else None
 
     def tasks_by_client_token(self, cluster_arn: str, client_token: str) -> list[dict]:
         t = schema.tasks
@@ -211,20 +239,132 @@ class Store:
         with self.engine.connect() as c:
             return int(c.execute(q).scalar() or 0)
 
-    def unfinished_tasks(self) -> list[dict]:
-        """Tasks the agent still owes work: anything not yet STOPPED."""
-        t = schema.tasks
+    def generation(self) -> int:
+        """The store-wide generation: every task change the control plane made so far has one at most this."""
         with self.engine.connect() as c:
-            rows = c.execute(select(t.c.doc).where(t.c.last_status != "STOPPED").order_by(t.c.created_at)).all()
-        return [r[0] for r in rows]
+            return _generation(c)
+
+    def assigned_tasks(self, agent_id: str, since: int) -> tuple[int, list[tuple[TaskRecord, dict | None]]]:
+        """The generation, then the agent's tasks with their task definitions: since=0 those not yet
+        STOPPED, else those whose generation is above `since`.
+
+        The generation is read first: a change committed later has a higher one, so asking again with
+        the generation returned misses nothing."""
+        t, td = schema.tasks, schema.task_definitions
+        q = (select(*_RECORD_COLUMNS, td.c.doc).select_from(t)
+             .join(td, td.c.arn == t.c.task_definition_arn, isouter=True).where(t.c.agent_id == agent_id))
+        q = q.where(t.c.last_status != "STOPPED") if since == 0 else q.where(t.c.generation > since)
+        with self.engine.connect() as c:
+            generation = _generation(c)
+            rows = c.execute(q.order_by(t.c.generation)).all()
+        return generation, [(_record(row[:-1]), row[-1]) for row in rows]
+
+    def used_ip_count(self, subnet_id: str) -> int:
+        t = schema.ip_allocations
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.count()).select_from(t).where(t.c.subnet_id == subnet_id)).scalar() or 0)
+
+    def allocated_ips(self, subnet_id: str) -> dict[str, str]:
+        """Address -> task ARN for the subnet's addresses that tasks hold."""
+        t = schema.ip_allocations
+        with self.engine.connect() as c:
+            return dict(c.execute(select(t.c.ip, t.c.task_arn).where(t.c.subnet_id == subnet_id)).all())
 
     def purge_stopped_tasks(self, stopped_before: float) -> list[str]:
         """Delete tasks stopped before the given time, with their tags; return their ids."""
         t = schema.tasks
         old = and_(t.c.last_status == "STOPPED", t.c.stopped_at < stopped_before)
-        with self.engine.begin() as c:
+        with self._writing() as c:
             rows = c.execute(select(t.c.task_id, t.c.arn).where(old)).all()
             if rows:
-                c.execute(delete(schema.tags).where(schema.tags.c.resource_arn.in_([arn for _, arn in rows])))
+                arns = [arn for _, arn in rows]
+                c.execute(delete(schema.tags).where(schema.tags.c.resource_arn.in_(arns)))
+                c.execute(delete(schema.ip_allocations).where(schema.ip_allocations.c.task_arn.in_(arns)))
                 c.execute(delete(t).where(old))
         return [task_id for task_id, _ in rows]
+
+
+_RECORD_COLUMNS = (schema.tasks.c.doc, schema.tasks.c.agent_id, schema.tasks.c.generation, schema.tasks.c.report_seq)
+
+
+def _record(row: Sequence[Any]) -> TaskRecord:
+    doc, agent_id, generation, report_seq = row
+    return TaskRecord(doc=doc, agent_id=agent_id, generation=int(generation), report_seq=int(report_seq))
+
+
+def _generation(c: Connection) -> int:
+    k = schema.counters
+    return int(c.execute(select(k.c.value).where(k.c.name == schema.GENERATION_COUNTER)).scalar() or 0)
+
+
+class TaskWrites:
+    """The writes of one task transaction. Rows read here are locked (FOR UPDATE on PostgreSQL; SQLite
+    holds its one write lock), so a StopTask and an agent report never overwrite each other."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def lock(self, task_arns: Iterable[str]) -> dict[str, TaskRecord]:
+        """The named tasks that exist, by ARN, locked in ARN order (one order for all: no deadlocks)."""
+        t = schema.tasks
+        wanted = sorted(set(task_arns))
+        if not wanted:
+            return {}
+        rows = self._c.execute(select(t.c.arn, *_RECORD_COLUMNS).where(t.c.arn.in_(wanted))
+                               .order_by(t.c.arn).with_for_update()).all()
+        return {row[0]: _record(row[1:]) for row in rows}
+
+    def lock_by_id(self, task_id: str) -> TaskRecord | None:
+        t = schema.tasks
+        row = self._c.execute(select(*_RECORD_COLUMNS).where(t.c.task_id == task_id).with_for_update()).first()
+        return _record(row) if row else None
+
+    def next_generation(self) -> int:
+        """Bump the store-wide generation; the counter row stays locked until this transaction ends."""
+        k = schema.counters
+        value = self._c.execute(update(k).where(k.c.name == schema.GENERATION_COUNTER)
+                                .values(value=k.c.value + 1).returning(k.c.value)).scalar()
+        if value is None:  # a store made before the counter existed: start it
+            self._c.execute(insert(k).values(name=schema.GENERATION_COUNTER, value=1))
+            value = 1
+        return int(value)
+
+    def insert(self, doc: dict, task_id: str, family: str, client_token: str | None, agent_id: str | None) -> int:
+        """Insert a new task with the next generation; returns the generation."""
+        generation = self.next_generation()
+        self._c.execute(insert(schema.tasks).values(
+            arn=doc["taskArn"], task_id=task_id, cluster_arn=doc["clusterArn"], family=family,
+            started_by=doc.get("startedBy"), desired_status=doc["desiredStatus"], last_status=doc["lastStatus"],
+            created_at=doc["createdAt"], stopped_at=doc.get("stoppedAt"), client_token=client_token, doc=doc,
+            task_definition_arn=doc.get("taskDefinitionArn"), agent_id=agent_id, generation=generation,
+            report_seq=0))
+        return generation
+
+    def save(self, record: TaskRecord) -> None:
+        """Write back a locked record: its document, the columns queried by, generation and report seq."""
+        doc, t = record.doc, schema.tasks
+        self._c.execute(update(t).where(t.c.arn == doc["taskArn"]).values(
+            desired_status=doc["desiredStatus"], last_status=doc["lastStatus"], stopped_at=doc.get("stoppedAt"),
+            doc=doc, generation=record.generation, report_seq=record.report_seq))
+
+    def allocate_ip(self, subnet_id: str, subnet_cidr: str, task_arn: str) -> str:
+        """The lowest free address of the subnet, now held by `task_arn`.
+
+        Another replica may insert the same address at the same moment: the unique key refuses one of
+        the two, and that one tries the next address (each try in a savepoint, so the transaction lives)."""
+        t = schema.ip_allocations
+        taken = {r[0] for r in self._c.execute(select(t.c.ip).where(t.c.subnet_id == subnet_id)).all()}
+        for _attempt in range(usable_address_count(subnet_cidr)):
+            ip = allocate_ip(subnet_cidr, taken)
+            try:
+                with self._c.begin_nested():
+                    self._c.execute(insert(t).values(subnet_id=subnet_id, ip=ip, task_arn=task_arn))
+            except IntegrityError:
+                taken.add(ip)
+                continue
+            return ip
+        raise SubnetFullError(subnet_cidr)
+
+    def release_ip(self, task_arn: str) -> None:
+        t = schema.ip_allocations
+        self._c.execute(delete(t).where(t.c.task_arn == task_arn))

@@ -69,10 +69,34 @@ def test_huge_body_is_refused_with_413(fargo) -> None:
     assert status == 413 and body["__type"] == "RequestEntityTooLarge"
 
 
+@pytest.mark.parametrize("body", [
+    b'{"clusters": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b'{"a": ' * 100_000 + b"1" + b"}" * 100_000,
+    b'{"clusters": ' + b"[" * 500 + b"]" * 500 + b"}",  # parses, but deeper than any ECS shape
+], ids=["array-100000", "object-100000", "array-500"])
+def test_json_nested_deeply_is_a_serialization_exception(fargo, body: bytes) -> None:
+    status, answer = post(fargo.endpoint, body, TARGET + "DescribeClusters")
+    assert status == 400 and answer["__type"] == "SerializationException", answer
+
+
 def test_unknown_ec2_action(fargo) -> None:
     status, body = post(fargo.endpoint, b"Action=LaunchRockets&Version=2016-11-15",
                         content_type="application/x-www-form-urlencoded")
     assert status == 400 and "<Code>InvalidAction</Code>" in body
+
+
+def test_ec2_query_with_100000_list_members_is_answered_at_once(fargo) -> None:
+    many = "&".join(f"SubnetId.{i}=subnet-{i}" for i in range(1, 100_001))
+    status, body = post(fargo.endpoint, f"Action=DescribeSubnets&Version=2016-11-15&{many}".encode(),
+                        content_type="application/x-www-form-urlencoded")
+    assert status == 400 and "<Code>InvalidSubnetID.NotFound</Code>" in body
+
+
+def test_ec2_query_with_a_parameter_name_100000_levels_deep_is_answered(fargo) -> None:
+    deep = "Filter.1.Name=vpc-id&Filter.1.Value.1" + ".1" * 100_000 + "=x"
+    status, body = post(fargo.endpoint, f"Action=DescribeVpcs&Version=2016-11-15&{deep}".encode(),
+                        content_type="application/x-www-form-urlencoded")
+    assert status == 200 and "<vpcSet" in body
 
 
 json_values = st.recursive(

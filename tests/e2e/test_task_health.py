@@ -42,11 +42,9 @@ def test_a_dependency_not_met_within_start_timeout_stops_the_task(runner_fargo: 
                   {"name": "slow", "essential": False, "command": ["sleep", "3600"], "stopTimeout": 2},
                   {"name": "app", "command": ["echo", "never printed"], "startTimeout": 2,
                    "dependsOn": [{"containerName": "slow", "condition": "COMPLETE"}]})
-    started = time.monotonic()
-    task = wait_for_task(ecs, run(ecs, td)["taskArn"], "STOPPED", 30)
+    task = wait_for_task(ecs, run(ecs, td)["taskArn"], "STOPPED", 30)  # bench/task_timeouts.py measures how soon
     assert task["stopCode"] == "TaskFailedToStart"
     assert "startTimeout" in task["stoppedReason"]
-    assert time.monotonic() - started < 15
 
 
 def test_init_process_forwards_sigterm(runner_fargo: FargoProcess) -> None:
@@ -56,9 +54,7 @@ def test_init_process_forwards_sigterm(runner_fargo: FargoProcess) -> None:
     task = wait_for_task(ecs, run(ecs, td)["taskArn"], "RUNNING")
     time.sleep(0.3)
     assert "docker-init" in logs(runner_fargo, task["taskArn"])
-    started = time.monotonic()
     ecs.stop_task(task=task["taskArn"])
     stopped = wait_for_task(ecs, task["taskArn"], "STOPPED", 30)
-    # tini passed SIGTERM on to sleep, so no SIGKILL after the 20 s stopTimeout was needed
+    # tini passed SIGTERM on to sleep (143), so no SIGKILL (137) after the 20 s stopTimeout was needed
     assert stopped["containers"][0]["exitCode"] == 143
-    assert time.monotonic() - started < 10

@@ -341,11 +341,13 @@ def test_platform_1_3_0_runs_as_itself(runner_fargo: FargoProcess) -> None:
     stopped = wait_for_task(ecs, task["taskArn"], "STOPPED")
     assert stopped["platformVersion"] == "1.3.0" and "ephemeralStorage" not in stopped
     assert logs(runner_fargo, task["taskArn"]).strip() == "1500"
-    ptrace = register(ecs, "old-ptrace", {"name": "app", "command": ["true"],
+    # CAP_SYS_PTRACE came with 1.4.0 "across all available Fargate platform versions": 1.3.0 runs it too
+    ptrace = register(ecs, "old-ptrace", {"name": "app", "command": ["grep", "CapEff", "/proc/self/status"],
                                           "linuxParameters": {"capabilities": {"add": ["SYS_PTRACE"]}}})
-    with pytest.raises(ClientError) as e:
-        run(ecs, ptrace, platformVersion="1.3.0")
-    assert e.value.response["Error"]["Code"] == "PlatformTaskDefinitionIncompatibilityException"
+    traced = wait_for_task(ecs, run(ecs, ptrace, platformVersion="1.3.0")["taskArn"], "STOPPED")
+    assert traced["platformVersion"] == "1.3.0" and traced["containers"][0]["exitCode"] == 0
+    cap_eff = int(logs(runner_fargo, traced["taskArn"]).split()[-1], 16)
+    assert cap_eff & (1 << 19), "CAP_SYS_PTRACE (bit 19) is in the container's effective set"
     latest = wait_for_task(ecs, run(ecs, td, platformVersion="LATEST")["taskArn"], "STOPPED")
     assert latest["platformVersion"] == "1.4.0"
 

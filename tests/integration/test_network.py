@@ -13,10 +13,8 @@ import os
 import random
 import secrets
 import socket
-import statistics
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -45,6 +43,7 @@ from fargo.network.task_eni import (
     delete_task_eni,
     delete_task_eni_async,
     list_task_enis,
+    list_task_enis_async,
 )
 
 MTU = 9001
@@ -381,20 +380,17 @@ def test_blocking_calls_from_the_event_loop_thread_are_refused_with_a_clear_erro
         asyncio.run(misuse())
 
 
-def test_timings(net: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
-    adds, deletes = [], []
+def test_twenty_enis_one_by_one_then_a_hundred_at_once_are_made_and_deleted_leaving_nothing(net: Sandbox) -> None:
+    # How fast this goes is measured in bench/network.py; here only that it all happens.
     for n in range(20):
-        started = time.perf_counter()
         net.eni(n)
-        adds.append(time.perf_counter() - started)
+    assert len(list_task_enis(net.prefix)) == 20
     for n in range(20):
-        started = time.perf_counter()
         delete_task_eni(f"task{n}", prefix=net.prefix)
-        deletes.append(time.perf_counter() - started)
+    assert list_task_enis(net.prefix) == []
 
-    async def hundred() -> tuple[float, float]:
-        started = time.perf_counter()
-        await asyncio.gather(
+    async def hundred() -> list[TaskEni]:
+        made = await asyncio.gather(
             *[
                 create_task_eni_async(
                     f"task{n}", net.subnet_id, net.subnet_cidr, net.ip(n), MTU, ipam.mac_address(f"task{n}"),
@@ -403,17 +399,12 @@ def test_timings(net: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
                 for n in range(100)
             ]
         )
-        added = time.perf_counter() - started
-        started = time.perf_counter()
+        listed = await list_task_enis_async(net.prefix)
+        assert len(listed) == 100 and all(e.netns_path and e.host_veth for e in listed)
         await asyncio.gather(*[delete_task_eni_async(f"task{n}", prefix=net.prefix) for n in range(100)])
-        return added, time.perf_counter() - started
+        return made
 
-    added, deleted = asyncio.run(hundred())
-    with capsys.disabled():
-        print(
-            f"\n[network timings] add median {statistics.median(adds) * 1e3:.1f} ms, "
-            f"delete median {statistics.median(deletes) * 1e3:.1f} ms, "
-            f"100 concurrent adds {added:.2f} s, 100 concurrent deletes {deleted:.2f} s"
-        )
-    assert added < 10 and deleted < 10
+    enis = asyncio.run(asyncio.wait_for(hundred(), timeout=120))  # a hang guard, far above the bench's ~1 s
+    assert len({eni.ip for eni in enis}) == 100
     assert list_task_enis(net.prefix) == []
+    assert not {eni.host_veth for eni in enis} & _host_links()

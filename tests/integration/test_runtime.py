@@ -10,7 +10,6 @@ import os
 import resource
 import secrets
 import signal
-import statistics
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -399,49 +398,9 @@ def test_hundred_concurrent_containers_on_one_channel(runner: Runner, containerd
             runner.run_async(runner.spec("sh", "-c", f"sleep 1; echo {n}")) for n in range(100)
         ])
 
-    started = time.monotonic()
-    runs = containerd_runtime.run(hundred(), timeout=120)
-    elapsed = time.monotonic() - started
-    print(f"\n100 concurrent containers (create, start, sleep 1, exit, delete): {elapsed:.1f} s")
+    runs = containerd_runtime.run(hundred(), timeout=120)  # a hang guard; bench/runtime.py measures the time
     assert [run.exit.code for run in runs] == [0] * 100
     assert sorted(int(run.stdout) for run in runs) == list(range(100))
-    assert elapsed < 20
-
-
-def test_start_latency_against_ctr_run(runner: Runner, containerd_runtime: ContainerdRuntime) -> None:
-    rt, rounds = containerd_runtime, 10
-
-    async def ours() -> list[float]:
-        users = await rt.client.image_users(runner.image.name)
-        times = []
-        for _ in range(rounds):
-            cid = rt.unique_id("lat")
-            out = runner.out_dir / f"{cid}.out"
-            out.touch()
-            spec = build_oci_spec(ContainerRuntimeSpec(args=["true"], cgroups_path=f"{rt.cgroup_parent}/{cid}"), users).spec
-            started = time.perf_counter()
-            try:
-                await rt.client.create_container(cid, runner.image.name, spec)
-                await rt.client.start_task(cid, out, out)
-                await rt.client.wait(cid)
-                times.append(time.perf_counter() - started)
-            finally:
-                await cleanup(rt.client, cid)
-        return times
-
-    python_times = rt.run(ours())
-    ctr_times = []
-    for _ in range(rounds):
-        cid = rt.unique_id("ctr")
-        started = time.perf_counter()
-        subprocess.run(["ctr", "-a", str(rt.paths.socket), "-n", rt.namespace, "run", "--rm",
-                        "--runc-root", str(rt.paths.runc_root), runner.image.name, cid, "true"],
-                       check=True, capture_output=True)
-        ctr_times.append(time.perf_counter() - started)
-    ours_ms, ctr_ms = statistics.median(python_times) * 1000, statistics.median(ctr_times) * 1000
-    print(f"\ncreate->start->exit of `true`, median of {rounds}: fargo.runtime {ours_ms:.0f} ms, "
-          f"ctr run --rm {ctr_ms:.0f} ms, ratio {ours_ms / ctr_ms:.2f}")
-    assert ours_ms <= 1.5 * ctr_ms
 
 
 # -- exec -----------------------------------------------------------------------------------------------
@@ -510,10 +469,8 @@ def test_exec_sees_the_containers_env_cwd_user_and_filesystem(sleeper: Sleeper) 
 
 def test_exec_timeout_or_cancel_kills_the_process(sleeper: Sleeper) -> None:
     rt = sleeper.rt
-    started = time.monotonic()
-    with pytest.raises(ExecTimedOut):
-        _exec(sleeper, ["sleep", "30"], timeout=0.5)
-    assert time.monotonic() - started < 3
+    with pytest.raises(ExecTimedOut):  # were it not killed, sleep would outlast rt.run's 120 s hang guard
+        _exec(sleeper, ["sleep", "3600"], timeout=0.5)
     assert len(rt.run(rt.client.task_pids(sleeper.cid))) == 1  # ListPids covers every process in the cgroup
 
     async def cancelled() -> list[int]:
@@ -549,23 +506,6 @@ def test_twenty_concurrent_execs_and_their_exits_are_not_task_exits(sleeper: Sle
     assert codes == list(range(20))
     assert not [e for e in events if e.container_id == sleeper.cid]
     assert len(pids) == 1
-
-
-def test_exec_latency(sleeper: Sleeper) -> None:
-    rt, rounds = sleeper.rt, 20
-
-    async def measure() -> list[float]:
-        times = []
-        for n in range(rounds):
-            started = time.perf_counter()
-            assert await rt.client.exec_process(sleeper.cid, f"lat-{n}", ["/bin/sh", "-c", "true"], timeout=10) == 0
-            times.append(time.perf_counter() - started)
-        return times
-
-    times = rt.run(measure())
-    print(f"\nexec of `/bin/sh -c true` (exec, start, wait, delete), median of {rounds}: "
-          f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
-    assert statistics.median(times) < 0.5
 
 
 def test_exec_on_a_stopped_or_missing_container_raises(containerd_runtime: ContainerdRuntime,

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 
 import pytest
 
@@ -10,17 +12,20 @@ from fargo.errors import (
     SerializationException,
     ValidationException,
 )
-from fargo.api.json_protocol import JsonService, dispatch_json
-from fargo.control.pagination import decode_token, next_token, page_bounds
-from fargo.api.query_protocol import _decode
+from fargo.api.aws_service import AwsService
+from fargo.api.protocol_router import ProtocolRouter
+from fargo.api.protocols.codec import WireRequest
+from fargo.api.protocols.ec2_query import decode_query_params
+from fargo.api.protocols.json11 import AWS_JSON_1_1
 from fargo.api.service_models import service_model, validate_input
+from fargo.control.pagination import decode_token, next_token, page_bounds
 
 
 def test_ec2_query_lists_and_filters_decode_by_the_model() -> None:
     op = service_model("ec2").operation_model("DescribeSubnets")
     form = {"SubnetId.1": "a", "SubnetId.2": "b", "Filter.1.Name": "vpc-id", "Filter.1.Value.1": "v",
             "MaxResults": "10"}
-    assert _decode(form, "", op.input_shape) == {
+    assert decode_query_params(form, op.input_shape) == {
         "SubnetIds": ["a", "b"], "Filters": [{"Name": "vpc-id", "Values": ["v"]}], "MaxResults": 10}
 
 
@@ -48,7 +53,45 @@ def test_a_handler_bug_is_a_500_server_exception_not_a_traceback() -> None:
     async def broken(_params: dict) -> dict:
         raise KeyError("boom")
 
-    service = JsonService(service_model("ecs"), {"ListClusters": broken})
-    status, body = asyncio.run(dispatch_json({service.target_prefix: service},
-                                             service.target_prefix + ".ListClusters", b"{}"))
-    assert status == 500 and b'"__type": "ServerException"' in body and b"boom" not in body
+    router = ProtocolRouter([AwsService(service_model("ecs"), AWS_JSON_1_1, {"ListClusters": broken})])
+    answer = asyncio.run(router.answer(WireRequest(
+        "POST", "/", {"x-amz-target": "AmazonEC2ContainerServiceV20141113.ListClusters"}, b"{}")))
+    assert answer is not None and answer.status == 500
+    assert b'"__type": "ServerException"' in answer.body and b"boom" not in answer.body
+
+
+def _ecs_answer(body: bytes, operation: str = "DescribeClusters") -> tuple[int, dict]:
+    async def describe_clusters(_params: dict) -> dict:
+        return {"clusters": []}
+
+    router = ProtocolRouter([AwsService(service_model("ecs"), AWS_JSON_1_1, {operation: describe_clusters})])
+    answer = asyncio.run(router.answer(WireRequest(
+        "POST", "/", {"x-amz-target": "AmazonEC2ContainerServiceV20141113." + operation}, body)))
+    assert answer is not None
+    return answer.status, json.loads(answer.body)
+
+
+@pytest.mark.parametrize("depth", [100_000, 5_000, 990, 101])
+def test_json_nested_too_deep_is_a_serialization_exception(depth: int) -> None:
+    status, body = _ecs_answer(b'{"clusters": ' + b"[" * depth + b"]" * depth + b"}")
+    assert status == 400 and body["__type"] == "SerializationException"
+    assert "nested more than 100 levels" in body["message"]
+
+
+def test_json_nested_within_the_bound_reaches_validation() -> None:
+    status, body = _ecs_answer(b'{"clusters": ' + b"[" * 99 + b"]" * 99 + b"}")
+    assert status == 400 and body["__type"] == "SerializationException" and "expected string" in body["message"]
+
+
+def test_ec2_query_list_decoding_is_linear_in_the_number_of_parameters() -> None:
+    op = service_model("ec2").operation_model("DescribeSubnets")
+    form = {f"SubnetId.{i}": f"subnet-{i}" for i in range(1, 100_001)}
+    started = time.perf_counter()
+    assert len(decode_query_params(form, op.input_shape)["SubnetIds"]) == 100_000
+    assert time.perf_counter() - started < 5  # the old scan per element took minutes here
+
+
+def test_ec2_query_lists_end_at_the_first_gap_and_deep_keys_match_nothing() -> None:
+    op = service_model("ec2").operation_model("DescribeSubnets")
+    form = {"SubnetId.1": "a", "SubnetId.3": "c", "NoSuchMember" + ".1" * 100_000: "deep"}
+    assert decode_query_params(form, op.input_shape) == {"SubnetIds": ["a"]}

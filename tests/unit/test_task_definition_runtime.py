@@ -58,11 +58,6 @@ def test_efs_volumes_need_platform_1_4_0() -> None:
     _refused_on_1_3_0(register(fargate_request(volumes=[{"name": "e", "efsVolumeConfiguration": {"fileSystemId": "fs-1"}}])))
 
 
-def test_sys_ptrace_needs_platform_1_4_0() -> None:
-    app = container(linuxParameters={"capabilities": {"add": ["SYS_PTRACE"]}})
-    _refused_on_1_3_0(register(fargate_request(app)))
-
-
 def test_ephemeral_storage_needs_platform_1_4_0() -> None:
     _refused_on_1_3_0(register(fargate_request(ephemeralStorage={"sizeInGiB": 40})))
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from fargo.control.task_definition_platform import check_platform_supports
+from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
 from tests.unit.task_definition_requests import (
     EXECUTION_ROLE,
     container,
@@ -118,6 +120,13 @@ def test_fargate_refuses_capabilities_other_than_sys_ptrace() -> None:
 def test_fargate_accepts_sys_ptrace_and_dropping_any_capability() -> None:
     app = container(linuxParameters={"capabilities": {"add": ["SYS_PTRACE"], "drop": ["NET_RAW", "ALL"]}})
     register(fargate_request(app))
+
+
+@pytest.mark.parametrize("platform", PLATFORM_VERSIONS.values(), ids=lambda p: p.version)
+def test_sys_ptrace_runs_on_every_platform_version(platform: PlatformVersion) -> None:
+    # AWS enabled CAP_SYS_PTRACE "across all available Fargate platform versions" when 1.4.0 came out.
+    app = container(linuxParameters={"capabilities": {"add": ["SYS_PTRACE"]}})
+    check_platform_supports(register(fargate_request(app)), platform)
 
 
 def test_unknown_capability_names_are_refused_for_every_launch_type() -> None:

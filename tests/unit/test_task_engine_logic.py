@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from fargo.agent.dependencies import (
+from fargo.agent.engine.dependencies import (
     ContainerProgress,
     Verdict,
     condition_verdict,
     dependencies_verdict,
     stop_order,
 )
-from fargo.agent.health import health_command
-from fargo.agent.task_runner import _duration
+from fargo.agent.hooks.health_checks import health_command
+from fargo.agent.engine.runner import _duration
 from fargo.protocol.task_states import IllegalTransition, TaskState, check_transition
 from fargo.errors import PlatformUnknownException
 from fargo.platform import resolve_platform_version

@@ -1,14 +1,19 @@
-"""Container health checks as Docker runs them for ECS: a command in the container every `interval`,
+"""The health checks hook: each container with a healthCheck is probed through containerd exec, and its
+health (HEALTHY, UNHEALTHY, UNKNOWN) reaches the task, its report and dependsOn HEALTHY.
+
+Container health checks as Docker runs them for ECS: a command in the container every `interval`,
 `timeout` each, UNHEALTHY after `retries` failures in a row; failures in `startPeriod` don't count.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Callable
 
+from fargo.agent.hooks.base import ContainerRun, HostFacilities, TaskContext, TaskHook
 from fargo.protocol.container_settings import HealthCheckSettings
 from fargo.runtime.errors import ContainerdUnavailable, ContainerRuntimeError
 
@@ -36,9 +41,11 @@ class HealthChecker:
         self.status = "UNKNOWN"
         self._task: asyncio.Task | None = None
 
-    def start(self) -> asyncio.Task:
-        self._task = asyncio.ensure_future(self._loop())
-        return self._task
+    async def run(self) -> None:
+        await self._loop()
+
+    def attach(self, task: asyncio.Task) -> None:
+        self._task = task
 
     def stop(self) -> None:
         if self._task is not None and not self._task.done():
@@ -79,3 +86,30 @@ class HealthChecker:
         if status != self.status:
             self.status = status
             self.on_change(status)
+
+
+class HealthChecksHook(TaskHook):
+    name = "health-checks"
+
+    def __init__(self, host: HostFacilities) -> None:
+        super().__init__(host)
+        self._checkers: dict[tuple[str, str], HealthChecker] = {}  # (task id, container) -> its checker
+
+    async def container_started(self, task: TaskContext, container: ContainerRun) -> None:
+        if container.settings.health_check is None:
+            return
+        checker = HealthChecker(self.host.runtime, container.runtime_id, container.settings.health_check,
+                                functools.partial(task.set_health, container))
+        self._checkers[(task.task_id, container.name)] = checker
+        checker.attach(task.spawn(checker.run()))
+
+    async def container_exited(self, task: TaskContext, container: ContainerRun) -> None:
+        checker = self._checkers.pop((task.task_id, container.name), None)
+        if checker is not None:
+            checker.stop()
+
+    async def stop(self, task: TaskContext) -> None:
+        for name in task.containers:
+            checker = self._checkers.pop((task.task_id, name), None)
+            if checker is not None:
+                checker.stop()

@@ -1,0 +1,75 @@
+"""The agent's own state under DATA_DIR/agent/: each task's latest assignment and latest report.
+
+A task's file is written before any host work is done for it (assignment) and after every change of what
+the agent knows (report), so a restarted agent resumes from its own records and containerd, never from the
+control plane's store. The file goes once the STOPPED report is acked. Writes are atomic renames.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+from fargo.protocol.messages import TaskAssignment, TaskReport, from_json, to_json
+
+
+class AgentState:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tasks = root / "tasks"
+        self._tasks.mkdir(parents=True, exist_ok=True)
+        self._docs: dict[str, dict] = {}
+
+    def agent_id(self) -> str:
+        """This agent's id, made once and kept (the control plane knows the agent by it)."""
+        path = self.root / "agent-id"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            agent_id = "agent-" + uuid.uuid4().hex[:12]
+            _write_atomic(path, agent_id + "\n")
+            return agent_id
+
+    def load(self) -> list[tuple[TaskAssignment, TaskReport | None]]:
+        tasks = []
+        for path in sorted(self._tasks.glob("*.json")):
+            try:
+                doc = json.loads(path.read_text())
+                assignment = from_json(TaskAssignment, doc["assignment"])
+                report = from_json(TaskReport, doc["report"]) if doc.get("report") else None
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a file half written by a crash is left by _write_atomic's tmp, never here
+            self._docs[assignment.task_id] = doc
+            tasks.append((assignment, report))
+        tasks.sort(key=lambda t: t[0].created_at)
+        return tasks
+
+    def save_assignment(self, assignment: TaskAssignment) -> None:
+        doc = self._docs.setdefault(assignment.task_id, {})
+        doc["assignment"] = to_json(assignment)
+        self._flush(assignment.task_id)
+
+    def save_report(self, task_id: str, report: TaskReport) -> None:
+        doc = self._docs.get(task_id)
+        if doc is None:
+            return  # forgotten already
+        doc["report"] = to_json(report)
+        self._flush(task_id)
+
+    def forget(self, task_id: str) -> None:
+        self._docs.pop(task_id, None)
+        (self._tasks / f"{task_id}.json").unlink(missing_ok=True)
+
+    def known_task_ids(self) -> set[str]:
+        return set(self._docs)
+
+    def _flush(self, task_id: str) -> None:
+        _write_atomic(self._tasks / f"{task_id}.json", json.dumps(self._docs[task_id], separators=(",", ":")))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,160 @@
+"""The one interface every feature around a task implements, and what a hook sees of its task and host.
+
+    prestart(task)                 in the hook's phase (PROVISIONING or PENDING), in list order; may refuse
+                                   with TaskCannotStart; runs again after an agent restart, so idempotent
+    contribute(task, container, spec)  adds to each container's spec: mounts, environment, rlimits, stdio
+    container_started(task, c)     a container runs (or was found running after a restart)
+    container_exited(task, c)      a container is gone
+    poststart(task)                the task is RUNNING
+    stop(task)                     in reverse list order; idempotent, tolerates half-done or undone work,
+                                   and raises when it could not undo its work (the runner retries)
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+from fargo.agent.engine.dependencies import ContainerProgress
+from fargo.platform import PlatformVersion
+from fargo.protocol.container_settings import EffectiveContainerSettings
+from fargo.protocol.messages import TaskAssignment
+from fargo.runtime.client import Containerd
+from fargo.runtime.oci_spec import BindMount, Rlimit
+from fargo.runtime.records import ImageConfig
+
+
+class TaskCannotStart(Exception):
+    """The task stops with stopCode TaskFailedToStart; `reason` starts with the Fargate error name."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class HookPhase(str, Enum):
+    PROVISIONING = "PROVISIONING"  # host resources: ENI, cgroup, files, volumes
+    PENDING = "PENDING"  # what travels over the task ENI: images, secrets
+
+
+@dataclass
+class ContainerSpecContribution:
+    """What hooks add to a container's runtime spec, beyond what its definition and image say."""
+
+    environment: dict[str, str] = field(default_factory=dict)
+    mounts: list[BindMount] = field(default_factory=list)
+    rlimits: list[Rlimit] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+    hostname: str = ""
+    netns_path: str | None = None
+    cgroups_path: str | None = None
+    stdout_path: Path | None = None
+    stderr_path: Path | None = None
+
+
+@dataclass
+class ContainerRun:
+    """One container of a running task: its definition, its settings, and what the agent knows of it."""
+
+    name: str
+    definition: dict[str, Any]  # with RunTask's containerOverrides applied
+    settings: EffectiveContainerSettings
+    runtime_id: str
+    last_status: str = "PENDING"
+    exit_code: int | None = None
+    reason: str | None = None
+    health_status: str = "UNKNOWN"
+    image_digest: str | None = None
+    image: ImageConfig | None = None  # set in PENDING by the image hook
+    progress: ContainerProgress = field(default_factory=ContainerProgress)
+    created: bool = False
+    pid: int = 0
+
+
+class AttachmentState:
+    """The task ENI's attachment as ECS shows it (status and name/value details)."""
+
+    def __init__(self, attachment_id: str, status: str = "PRECREATED",
+                 details: list[dict[str, str]] | None = None) -> None:
+        self.attachment_id, self.status = attachment_id, status
+        self.details: list[dict[str, str]] = details or []
+
+
+class TaskContext(Protocol):
+    """What a hook sees of its task (the runner implements it)."""
+
+    @property
+    def task_id(self) -> str: ...
+
+    @property
+    def assignment(self) -> TaskAssignment: ...
+
+    @property
+    def platform(self) -> PlatformVersion: ...
+
+    @property
+    def containers(self) -> dict[str, ContainerRun]: ...
+
+    @property
+    def attachment(self) -> AttachmentState: ...
+
+    def set_connectivity(self, at: float) -> None: ...
+
+    def set_pull_times(self, started: float | None, stopped: float | None) -> None: ...
+
+    def set_health(self, container: ContainerRun, status: str) -> None:
+        """A container's health changed: recorded, reported, and dependsOn HEALTHY re-evaluated."""
+        ...
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` in the task's own TaskGroup: it ends, at the latest, when the task stops."""
+        ...
+
+
+class HostFacilities(Protocol):
+    """What hooks need of the agent's host: paths, containerd, the subnets' bridges."""
+
+    runtime: Containerd
+    region: str
+    network_prefix: str
+
+    def task_dir(self, task_id: str) -> Path: ...
+
+    def log_path(self, task_id: str, container_name: str) -> Path: ...
+
+    async def ensure_subnet(self, subnet_id: str, cidr: str) -> None: ...
+
+    async def containerd_back(self) -> None: ...
+
+    def oom_seen(self, runtime_id: str) -> bool: ...
+
+
+class TaskHook:
+    """A feature around a task. Subclasses override what they need; every method defaults to nothing."""
+
+    name = "hook"
+    phase = HookPhase.PROVISIONING
+
+    def __init__(self, host: HostFacilities) -> None:
+        self.host = host
+
+    async def prestart(self, task: TaskContext) -> None: ...
+
+    def contribute(self, task: TaskContext, container: ContainerRun, spec: ContainerSpecContribution) -> None: ...
+
+    async def container_started(self, task: TaskContext, container: ContainerRun) -> None: ...
+
+    async def container_exited(self, task: TaskContext, container: ContainerRun) -> None: ...
+
+    async def poststart(self, task: TaskContext) -> None: ...
+
+    async def stop(self, task: TaskContext) -> None: ...
+
+
+def resource_initialization_error(platform: PlatformVersion, message: str) -> str:
+    """1.4.0 names a failed task resource ResourceInitializationError; 1.3.0 had no such name."""
+    name = "ResourceInitializationError" if platform.resource_initialization_error else "CannotStartContainerError"
+    return f"{name}: {message}"

@@ -1,0 +1,47 @@
+"""The task ENI hook: the task's network namespace and its veth on the subnet's bridge, with the IP, MAC
+and DNS name the control plane planned; every container joins that namespace.
+"""
+from __future__ import annotations
+
+from fargo import clock
+from fargo.agent.hooks.base import (ContainerRun, ContainerSpecContribution, TaskCannotStart, TaskContext, TaskHook,
+                                    resource_initialization_error)
+from fargo.network.names import netns_name, netns_path
+from fargo.network.task_eni import TaskEniError, create_task_eni_async, delete_task_eni_async
+
+
+class TaskEniHook(TaskHook):
+    name = "task-eni"
+
+    async def prestart(self, task: TaskContext) -> None:
+        eni = task.assignment.eni
+        attachment = task.attachment
+        attachment.status = "ATTACHING"
+        await self.host.ensure_subnet(eni.subnet_id, eni.subnet_cidr)
+        try:
+            await create_task_eni_async(task.task_id, eni.subnet_id, eni.subnet_cidr, eni.ip,
+                                        task.platform.task_eni_mtu, eni.mac, prefix=self.host.network_prefix)
+        except TaskEniError as e:
+            attachment.status = "FAILED"
+            raise TaskCannotStart(resource_initialization_error(task.platform, f"failed to configure ENI: {e}")) \
+                from None
+        attachment.status = "ATTACHED"
+        attachment.details = [
+            {"name": "subnetId", "value": eni.subnet_id},
+            {"name": "networkInterfaceId", "value": eni.eni_id},
+            {"name": "macAddress", "value": eni.mac},
+            {"name": "privateDnsName", "value": eni.private_dns_name},
+            {"name": "privateIPv4Address", "value": eni.ip},
+        ]
+        task.set_connectivity(clock.now())
+
+    def contribute(self, task: TaskContext, container: ContainerRun, spec: ContainerSpecContribution) -> None:
+        spec.netns_path = netns_path(netns_name(task.task_id, self.host.network_prefix))
+        spec.hostname = task.assignment.eni.private_dns_name
+
+    async def stop(self, task: TaskContext) -> None:
+        attachment = task.attachment
+        if attachment.status in ("ATTACHED", "ATTACHING", "FAILED"):
+            attachment.status = "DETACHING"
+        await delete_task_eni_async(task.task_id, prefix=self.host.network_prefix)
+        attachment.status = "DELETED"

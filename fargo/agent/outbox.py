@@ -1,0 +1,60 @@
+"""Reports not yet acked by the control plane, sent in batches and retried until acked (at-least-once).
+
+Each report is a whole snapshot of a task, so only the newest one per task is kept; the control plane
+applies a seq once, so a report sent twice is harmless.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from fargo.protocol.messages import ReportAck, TaskReport
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 200
+RETRY_BACKOFF = (0.05, 5.0)
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self._pending: dict[str, TaskReport] = {}
+        self._wake = asyncio.Event()
+
+    def put(self, report: TaskReport) -> None:
+        held = self._pending.get(report.task_arn)
+        if held is None or held.seq < report.seq:
+            self._pending[report.task_arn] = report
+        self._wake.set()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    async def run(self, send: Callable[[list[TaskReport]], Awaitable[ReportAck]],
+                  on_acked: Callable[[str, int], None]) -> None:
+        first, longest = RETRY_BACKOFF
+        delay = first
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = list(self._pending.values())[:MAX_BATCH]
+                try:
+                    ack = await send(batch)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - the control plane is away: keep the reports, retry
+                    log.warning("reports not delivered (%s); retrying in %.2fs", e, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, longest)
+                    continue
+                delay = first
+                progress = False
+                for arn, seq in ack.acked.items():
+                    held = self._pending.get(arn)
+                    if held is not None and held.seq <= seq:
+                        del self._pending[arn]
+                        progress = True
+                    on_acked(arn, seq)
+                if not progress:
+                    await asyncio.sleep(delay)  # nothing acked: do not spin

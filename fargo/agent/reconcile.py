@@ -1,0 +1,77 @@
+"""After a restart, remove from the host what belongs to no task this agent knows: containerd containers
+and snapshots, task ENIs (namespaces and veths), task cgroups in every hierarchy, and mounts under the
+data dir. Host-wide resources claimed by another live Fargo on this host are left alone (`host_claims`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+from fargo.agent import host_claims, host_scan
+from fargo.agent.task_cgroup import list_task_cgroups, remove_task_cgroup
+from fargo.network.task_eni import delete_task_eni_async, list_task_enis_async
+from fargo.runtime.errors import ContainerRuntimeError
+
+if TYPE_CHECKING:
+    from fargo.agent.agent import Agent
+
+log = logging.getLogger(__name__)
+
+
+async def remove_orphans(agent: Agent) -> None:
+    known = set(agent.runners) | agent.state.known_task_ids()
+    data_dir = agent.settings.data_dir
+
+    def orphan(task_id: str) -> bool:
+        return task_id not in known and host_claims.is_ours_or_nobodys(task_id, data_dir)
+
+    runtime = agent.runtime
+    try:
+        records = await runtime.list_containers({})
+        live_ids = set()
+        for record in records:
+            task_id = record.labels.get("fargo.task-id")
+            if task_id and task_id not in known:  # containerd is ours alone: no claim to ask
+                log.info("removing orphaned container %s", record.id)
+                try:
+                    await runtime.kill(record.id, signal.SIGKILL, all=True)
+                    await runtime.delete_task(record.id)
+                    await runtime.delete_container(record.id)
+                except ContainerRuntimeError as e:
+                    log.warning("could not remove orphaned container %s: %s", record.id, e)
+            else:
+                live_ids.add(record.id)
+        for key in await runtime.list_snapshots():
+            if key not in live_ids and _is_container_snapshot(key):
+                log.info("removing orphaned snapshot %s", key)
+                try:
+                    await runtime.delete_snapshot(key)
+                except ContainerRuntimeError as e:
+                    log.warning("could not remove snapshot %s: %s", key, e)
+    except ContainerRuntimeError as e:
+        log.warning("could not reconcile containerd: %s", e)
+    for eni in await list_task_enis_async(agent.network_prefix):
+        if orphan(eni.task_id):
+            log.info("removing orphaned ENI of task %s", eni.task_id)
+            await delete_task_eni_async(eni.task_id, prefix=agent.network_prefix)
+    for task_id in await asyncio.to_thread(list_task_cgroups):
+        if orphan(task_id):
+            try:
+                await asyncio.to_thread(remove_task_cgroup, task_id)
+            except OSError as e:
+                log.warning("could not remove the cgroups of task %s: %s", task_id, e)
+    for mount in await asyncio.to_thread(host_scan.mounts_under, data_dir / "tasks"):
+        task_id = mount.relative_to(data_dir / "tasks").parts[0]
+        if task_id not in known:
+            await asyncio.to_thread(host_scan.unmount, mount)
+    for task_id in host_claims.claimed_by(data_dir):
+        if task_id not in known:
+            host_claims.release(task_id)
+
+
+def _is_container_snapshot(key: str) -> bool:
+    """Container rootfs snapshots are keyed by the container id (`<32 hex>-<10 digits>`); layers by chain id."""
+    head, _, tail = key.partition("-")
+    return len(head) == 32 and tail.isdigit()

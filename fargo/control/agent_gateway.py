@@ -1,0 +1,85 @@
+"""The control plane's side of the agent protocol, in process: what `fargo up`'s embedded agent talks to.
+
+Everything it hands out is built fresh from the store as protocol messages (JSON values only), so the
+embedded agent holds nothing the control plane also holds, exactly as a remote agent over HTTP would.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from fargo.control.context import ControlContext
+from fargo.control.task_assignments import build_assignment
+from fargo.control.task_reports import merge_reports
+from fargo.control.tasks import Tasks
+from fargo.protocol.control_plane import ControlPlane
+from fargo.protocol.messages import (AgentHello, AssignmentBatch, Lease, ReportAck, TaskAssignment, TaskReport,
+                                     from_json, to_json)
+
+log = logging.getLogger("fargo.control")
+
+LEASE_SECONDS = 30.0
+# Another replica's changes ring no bell here: a waiting agent looks at the store this often as well.
+STORE_POLL_SECONDS = 1.0
+
+
+class InProcessControlPlane(ControlPlane):
+    def __init__(self, ctx: ControlContext, tasks: Tasks, poll_seconds: float = STORE_POLL_SECONDS) -> None:
+        self.ctx = ctx
+        self.tasks = tasks
+        self.poll_seconds = poll_seconds
+        self.agents: dict[str, AgentHello] = {}  # by agent id, as each last said hello
+        self.last_seen: dict[str, float] = {}  # agent id -> monotonic time of its last call
+
+    async def hello(self, hello: AgentHello) -> Lease:
+        hello = from_json(AgentHello, to_json(hello))
+        self.agents[hello.agent_id] = hello
+        self._seen(hello.agent_id)
+        log.info("agent %s says hello (zones %s, version %s)", hello.agent_id,
+                 ",".join(hello.availability_zones), hello.version)
+        return Lease(agent_id=hello.agent_id, ttl_seconds=LEASE_SECONDS)
+
+    async def assignments(self, agent_id: str, since: int, timeout: float) -> AssignmentBatch:
+        self._seen(agent_id)
+        since = max(0, since)
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            seen = self.tasks.changes.count(agent_id)
+            batch = await asyncio.to_thread(self._batch, agent_id, since)
+            remaining = deadline - time.monotonic()
+            if batch.assignments or batch.full or remaining <= 0:
+                return batch
+            await self.tasks.changes.wait(agent_id, seen, min(remaining, self.poll_seconds))
+
+    async def report(self, agent_id: str, reports: list[TaskReport]) -> ReportAck:
+        self._seen(agent_id)
+        reports = [from_json(TaskReport, to_json(r)) for r in reports]
+        outcome = await asyncio.to_thread(merge_reports, self.ctx.store, reports)
+        for changed in sorted(outcome.desired_changed):
+            await self.tasks.changes.changed(changed)
+        if outcome.stopped:
+            self.tasks.notify_stopped(outcome.stopped)
+        return ReportAck(acked=dict(outcome.acked))
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _batch(self, agent_id: str, since: int) -> AssignmentBatch:
+        generation, rows = self.ctx.store.assigned_tasks(agent_id, since)
+        if since > generation:  # the agent's generation is from another store (reset?): send it all again
+            log.warning("agent %s asked for generations above %d, the store has %d: sending its whole set",
+                        agent_id, since, generation)
+            since = 0
+            generation, rows = self.ctx.store.assigned_tasks(agent_id, 0)
+        assignments: list[TaskAssignment] = []
+        for record, definition in rows:
+            if definition is None:
+                log.error("task %s: its task definition %s is gone; it cannot be assigned",
+                          record.doc["taskArn"], record.doc.get("taskDefinitionArn"))
+                continue
+            assignments.append(build_assignment(record.doc, record.generation, definition))
+            generation = max(generation, record.generation)
+        return AssignmentBatch(generation=generation, assignments=assignments, full=since == 0)
+
+    def _seen(self, agent_id: str) -> None:
+        self.last_seen[agent_id] = time.monotonic()

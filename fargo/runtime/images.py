@@ -1,0 +1,162 @@
+"""containerd's images: listing, looking up and deleting them by (docker-normalised) reference, and what the
+hot path needs from one, cached per target digest: its config, its top layer's chain id, its size, and the
+/etc/passwd and /etc/group of its unpacked layers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+
+from google.protobuf import empty_pb2
+
+from fargo.runtime.content import Content
+from fargo.runtime.errors import ImageNotFound, RuntimeCallFailed
+from fargo.runtime.grpc_channel import Channel, timestamp
+from fargo.runtime.image_archive import INDEX_TYPES, chain_ids, choose_manifest
+from fargo.runtime.image_ref import InvalidReference, normalize_ref
+from fargo.runtime.protos import images_pb2, types_pb2
+from fargo.runtime.records import Image, ImageConfig, UserDatabase
+from fargo.runtime.snapshots import Mounts, Snapshots
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    """What the hot path needs from an image (content is immutable, so this is cached by target digest)."""
+
+    config: ImageConfig
+    chain_id: str  # of the top layer: the parent of a container's rootfs snapshot ("" for no layers)
+    size: int
+
+
+def normalize(ref: str, error: type[Exception]) -> str:
+    """The fully qualified reference, as docker resolves short names; `error` if it is not a reference."""
+    try:
+        return normalize_ref(ref)
+    except InvalidReference as exc:
+        raise error(str(exc)) from None
+
+
+class Images:
+    def __init__(self, channel: Channel, content: Content, snapshots: Snapshots) -> None:
+        self._channel, self._content, self._snapshots = channel, content, snapshots
+        self._resolved: dict[str, ResolvedImage] = {}
+        self._users: dict[str, UserDatabase] = {}
+
+    async def list(self) -> list[Image]:
+        reply = await self._channel.call("images.v1.Images/List", images_pb2.ListImagesRequest(), images_pb2.ListImagesResponse)
+        return [await self.record(image) for image in reply.images]
+
+    async def get(self, ref: str) -> Image:
+        return await self.record(await self._get(ref))
+
+    async def resolve(self, ref: str) -> ResolvedImage:
+        """The image's config, chain id and size; ImageNotFound if there is no such image."""
+        return await self._resolve((await self._get(ref)).target)
+
+    async def delete(self, ref: str) -> None:
+        name = normalize(ref, ImageNotFound)
+        try:
+            await self._channel.call("images.v1.Images/Delete", images_pb2.ImageNameRequest(name=name, sync=True), empty_pb2.Empty)
+        except RuntimeCallFailed as exc:
+            if exc.code == "NOT_FOUND":
+                raise ImageNotFound(f"image {ref!r} not found") from None
+            raise
+
+    async def users(self, ref: str) -> UserDatabase:
+        """The image's /etc/passwd and /etc/group, read from its unpacked layers through a snapshot view."""
+        image = await self._get(ref)
+        cached = self._users.get(image.target.digest)
+        if cached is not None:
+            return cached
+        resolved = await self._resolve(image.target)
+        users = UserDatabase("", "")
+        if resolved.chain_id:
+            key = f"fargo-users-{secrets.token_hex(8)}"
+            mounts = await self._snapshots.view(key, resolved.chain_id)
+            try:
+                layers = _layer_dirs(mounts)
+                users = UserDatabase(passwd=_read_layered(layers, "etc/passwd"), group=_read_layered(layers, "etc/group"))
+            finally:
+                await self._snapshots.remove(key)
+        self._users[image.target.digest] = users
+        return users
+
+    async def record(self, image: images_pb2.Image) -> Image:
+        resolved = await self._resolve(image.target)
+        return Image(name=image.name, digest=image.target.digest, size=resolved.size, created=timestamp(image.created_at))
+
+    async def _get(self, ref: str) -> images_pb2.Image:
+        name = normalize(ref, ImageNotFound)
+        try:
+            reply = await self._channel.call("images.v1.Images/Get", images_pb2.ImageNameRequest(name=name), images_pb2.ImageEnvelope)
+        except RuntimeCallFailed as exc:
+            if exc.code == "NOT_FOUND":
+                raise ImageNotFound(f"image {ref!r} not found") from None
+            raise
+        return reply.image
+
+    async def _resolve(self, target: types_pb2.Descriptor) -> ResolvedImage:
+        cached = self._resolved.get(target.digest)
+        if cached is not None:
+            return cached
+        manifest_digest = target.digest
+        if target.media_type in INDEX_TYPES:
+            chosen = choose_manifest(json.loads(await self._content.read(target.digest)))
+            if chosen is None:
+                raise ImageNotFound(f"image {target.digest} has no manifest for this platform")
+            manifest_digest = chosen["digest"]
+        manifest = json.loads(await self._content.read(manifest_digest))
+        config_json = json.loads(await self._content.read(manifest["config"]["digest"]))
+        container_config = config_json.get("config") or {}
+        diff_ids = list((config_json.get("rootfs") or {}).get("diff_ids", []))
+        resolved = ResolvedImage(
+            config=ImageConfig(
+                digest=target.digest,
+                entrypoint=container_config.get("Entrypoint") or None,
+                cmd=container_config.get("Cmd") or None,
+                env=list(container_config.get("Env") or []),
+                working_dir=container_config.get("WorkingDir") or "",
+                user=container_config.get("User") or "",
+                labels=dict(container_config.get("Labels") or {}),
+            ),
+            chain_id=chain_ids(diff_ids)[-1] if diff_ids else "",
+            size=int(manifest["config"]["size"]) + sum(int(layer["size"]) for layer in manifest.get("layers", [])),
+        )
+        self._resolved[target.digest] = resolved
+        return resolved
+
+
+def _layer_dirs(mounts: Mounts) -> list[str]:
+    """Host directories of a snapshot view, top layer first (overlay lowerdir order, or one bind source)."""
+    for mount in mounts:
+        if mount.type == "bind":
+            return [mount.source]
+        if mount.type == "overlay":
+            dirs: list[str] = []
+            for option in mount.options:
+                if option.startswith("upperdir="):
+                    dirs.insert(0, option.removeprefix("upperdir="))
+                elif option.startswith("lowerdir="):
+                    dirs.extend(option.removeprefix("lowerdir=").split(":"))
+            return dirs
+    return []
+
+
+def _read_layered(layer_dirs: list[str], relative: str) -> str:
+    """A file's text as the overlay would show it: the topmost layer that has (or whites out) the path."""
+    for directory in layer_dirs:
+        path = os.path.join(directory, relative)
+        try:
+            status = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if os.major(status.st_rdev) == 0 and os.minor(status.st_rdev) == 0 and (status.st_mode & 0o170000) == 0o020000:
+            return ""  # an overlay whiteout: deleted in this layer
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except OSError:
+            return ""
+    return ""

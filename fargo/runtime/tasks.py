@@ -1,0 +1,168 @@
+"""containerd's tasks: the live instance of a container, its init process under a runc shim. Starting one
+(also over what a cut-off earlier start left behind), waiting for it, signalling, deleting, inspecting and
+measuring it.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+from google.protobuf import empty_pb2
+
+from fargo.runtime.errors import ContainerNotFound, RuntimeCallFailed
+from fargo.runtime.grpc_channel import QUICK_S, Channel, quote, timestamp
+from fargo.runtime.protos import cgroups_v1_pb2, tasks_pb2
+from fargo.runtime.records import ExitStatus, TaskInfo, TaskMetrics, TaskStatus
+from fargo.runtime.snapshots import Mounts
+from fargo.runtime.task_bundles import TaskBundles
+
+# How long a start waits for containerd to clean up after an earlier, cut-off Tasks.Create of the same
+# container: its shim lingers 2-6 s after its client died (measured with containerd 1.6.20).
+STALE_PATIENCE_S = 15.0
+_BLIND_RETRY_S = 0.25  # between Creates, when the bundle cannot be watched (a containerd Fargo does not own)
+_STATUSES: dict[int, TaskStatus] = {0: "unknown", 1: "created", 2: "running", 3: "stopped", 4: "paused", 5: "pausing"}
+_CGROUPS_V1_METRICS = "io.containerd.cgroups.v1.Metrics"
+
+
+class Tasks:
+    def __init__(self, channel: Channel, bundles: TaskBundles) -> None:
+        self._channel, self._bundles = channel, bundles
+
+    async def start(self, container_id: str, rootfs: Mounts, stdout: Path, stderr: Path) -> int:
+        """Create and start the container's task on `rootfs`, output appended to the given existing files; its pid.
+
+        A task or bundle that an earlier start of this container left (the agent died during Tasks.Create, or
+        the call was cancelled) is cleared and the Create made again, for up to STALE_PATIENCE_S.
+        """
+        request = tasks_pb2.CreateTaskRequest(container_id=container_id, rootfs=rootfs, stdout=str(stdout), stderr=str(stderr))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STALE_PATIENCE_S
+        while True:
+            try:
+                await self._create(request)
+                break
+            except RuntimeCallFailed as exc:
+                if not _left_by_earlier_start(exc, container_id) or loop.time() >= deadline:
+                    raise
+            await self.clear_stale(container_id, patience=max(0.0, deadline - loop.time()))
+            if not self._bundles.known:
+                await asyncio.sleep(_BLIND_RETRY_S)
+        try:
+            reply = await self._channel.call("tasks.v1.Tasks/Start", tasks_pb2.ProcessRef(container_id=container_id), tasks_pb2.StartResponse)
+        except BaseException:
+            await asyncio.shield(self.delete(container_id))
+            raise
+        return int(reply.pid)
+
+    async def _create(self, request: tasks_pb2.CreateTaskRequest) -> None:
+        try:
+            await self._channel.call("tasks.v1.Tasks/Create", request, tasks_pb2.CreateTaskResponse)
+        except RuntimeCallFailed as exc:
+            if exc.code == "NOT_FOUND":
+                raise ContainerNotFound(f"container {request.container_id} not found: {exc.message}") from None
+            raise
+
+    async def clear_stale(self, container_id: str, *, patience: float) -> None:
+        """Remove what an earlier life of the container left: containerd's task (killed, then deleted) or, when
+        containerd has none, the bundle of a cut-off Tasks.Create (waited out for up to `patience` seconds, or
+        removed once no shim serves it)."""
+        info = await self.info(container_id)
+        if info is None:
+            await self._bundles.wait_gone(container_id, patience)
+            return
+        if info.status != "stopped":
+            await self.kill(container_id, signal.SIGKILL, all=True)
+            try:
+                await self._channel.call(
+                    "tasks.v1.Tasks/Wait", tasks_pb2.ProcessRef(container_id=container_id), tasks_pb2.WaitResponse,
+                    deadline=QUICK_S,
+                )
+            except RuntimeCallFailed:
+                pass  # gone meanwhile: the delete below settles it
+        await self.delete(container_id)
+
+    async def wait(self, container_id: str) -> ExitStatus:
+        """Block until the task's init process exits (no deadline)."""
+        try:
+            reply = await self._channel.call("tasks.v1.Tasks/Wait", tasks_pb2.ProcessRef(container_id=container_id), tasks_pb2.WaitResponse)
+        except RuntimeCallFailed as exc:
+            if exc.code == "NOT_FOUND":
+                raise ContainerNotFound(f"no task for container {container_id}") from None
+            raise
+        return ExitStatus(int(reply.exit_status), timestamp(reply.exited_at))
+
+    async def kill(self, container_id: str, signal_number: int, all: bool = False) -> bool:
+        """Signal the init process (or every process with `all`); False if there is no running task."""
+        try:
+            await self._channel.call(
+                "tasks.v1.Tasks/Kill", tasks_pb2.KillRequest(container_id=container_id, signal=signal_number, all=all),
+                empty_pb2.Empty,
+            )
+        except RuntimeCallFailed as exc:
+            if exc.code == "NOT_FOUND":  # no task, or "process already finished"
+                return False
+            raise
+        return True
+
+    async def delete(self, container_id: str) -> ExitStatus | None:
+        """Delete a stopped (or never started) task; None if there was none. Output files are complete after this."""
+        try:
+            reply = await self._channel.call(
+                "tasks.v1.Tasks/Delete", tasks_pb2.TaskRef(container_id=container_id), tasks_pb2.DeleteTaskResponse
+            )
+        except RuntimeCallFailed as exc:
+            if exc.code == "NOT_FOUND":
+                return None
+            raise
+        return ExitStatus(int(reply.exit_status), timestamp(reply.exited_at))
+
+    async def info(self, container_id: str) -> TaskInfo | None:
+        try:
+            reply = await self._channel.call(
+                "tasks.v1.Tasks/Get", tasks_pb2.ProcessRef(container_id=container_id), tasks_pb2.GetTaskResponse
+            )
+        except RuntimeCallFailed as exc:
+            if exc.code == "NOT_FOUND":
+                return None
+            raise
+        process = reply.process
+        status = _STATUSES.get(process.status, "unknown")
+        exit_status = ExitStatus(int(process.exit_status), timestamp(process.exited_at)) if status == "stopped" else None
+        return TaskInfo(status=status, pid=int(process.pid), exit_status=exit_status)
+
+    async def pids(self, container_id: str) -> list[int]:
+        try:
+            reply = await self._channel.call(
+                "tasks.v1.Tasks/ListPids", tasks_pb2.TaskRef(container_id=container_id), tasks_pb2.ListPidsResponse
+            )
+        except RuntimeCallFailed as exc:
+            if exc.code == "NOT_FOUND":
+                raise ContainerNotFound(f"no task for container {container_id}") from None
+            raise
+        return [int(p.pid) for p in reply.processes]
+
+    async def metrics(self, container_id: str) -> TaskMetrics | None:
+        """cgroup v1 counters of a running task, or None (no task, or not a cgroup v1 host)."""
+        reply = await self._channel.call(
+            "tasks.v1.Tasks/Metrics", tasks_pb2.MetricsRequest(filters=[f"id=={quote(container_id)}"]),
+            tasks_pb2.MetricsResponse,
+        )
+        for metric in reply.metrics:
+            if metric.id == container_id and metric.data.type_url.endswith(_CGROUPS_V1_METRICS):
+                data = cgroups_v1_pb2.CgroupMetrics.FromString(metric.data.value)
+                return TaskMetrics(
+                    memory_usage=data.memory.usage.usage, memory_max_usage=data.memory.usage.max,
+                    memory_limit=data.memory.usage.limit, cpu_total_ns=data.cpu.usage.total,
+                    pids=data.pids.current, oom_kills=data.memory_oom_control.oom_kill,
+                )
+        return None
+
+
+def _left_by_earlier_start(error: RuntimeCallFailed, container_id: str) -> bool:
+    """Whether Tasks.Create failed on a task, or a bundle directory, of the same container that is still there."""
+    if error.code == "ALREADY_EXISTS":  # "task <id>: already exists"
+        return True
+    # containerd's NewBundle: "failed to start shim: mkdir <state>/io.containerd.runtime.v2.task/<ns>/<id>: file
+    # exists", seen here with the path already cut to its last component.
+    return f"mkdir {container_id}: file exists" in error.message
