@@ -1,4 +1,5 @@
-"""The container runtime: Fargo's containerd (start/reuse), a typed gRPC client, and the OCI spec builder.
+"""The container runtime: Fargo's containerd (start/reuse), a typed gRPC client split by containerd service
+behind the `client.Containerd` facade, and the OCI spec builder.
 
-Nothing outside this package sees protobuf or gRPC; see `client.Containerd` and `errors`.
+Nothing outside this package sees protobuf or gRPC: only `records` and `errors` (with `scrub_host_paths`).
 """

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 _VERSION_METHOD = "/containerd.services.version.v1.Version/Version"
 START_TIMEOUT_S = 15.0
+_CONFIG_MARKER = "# Written by Fargo; rewritten on every start."  # first line of the config of a containerd we own
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,20 @@ class ContainerdPaths:
     @property
     def address(self) -> str:
         return f"unix://{self.socket}"
+
+
+def owned_state_dir(address: str) -> Path | None:
+    """containerd's --state dir if `address` is the socket of a containerd that Fargo started (and so owns)."""
+    socket_path = Path(address.removeprefix("unix://").removeprefix("unix:"))
+    if socket_path.name != "containerd.sock":
+        return None
+    paths = ContainerdPaths(socket_path.parent)
+    try:
+        with open(paths.config, encoding="utf-8") as config:
+            ours = config.readline().strip() == _CONFIG_MARKER
+    except OSError:
+        return None
+    return paths.state if ours else None
 
 
 def containerd_answers(address: str, timeout: float = 1.0) -> str | None:
@@ -116,7 +131,7 @@ def _write_config(paths: ContainerdPaths) -> None:
     paths.config.write_text(
         "\n".join(
             [
-                "# Written by Fargo; rewritten on every start.",
+                _CONFIG_MARKER,
                 "version = 2",
                 f'root = "{paths.root}"',
                 f'state = "{paths.state}"',

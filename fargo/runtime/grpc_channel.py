@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime, timezone
 from typing import Any, Final, Generic, TypeVar
 
@@ -98,7 +98,7 @@ class Channel:
             raise translate(error, _short(path), seconds) from None
         return result
 
-    async def stream(self, path: str, request: message.Message, response: type[M]) -> AsyncIterator[M]:
+    async def stream(self, path: str, request: message.Message, response: type[M]) -> AsyncGenerator[M, None]:
         """The replies of a server-streaming call; a cancel from our side just ends the stream."""
         seconds = default_deadline(path)
         call = self._method("unary_stream", path, response)(request, metadata=self._metadata, timeout=seconds)
@@ -145,7 +145,7 @@ class Duplex(Generic[M]):
             reply = await self._call.read()
         except grpc.aio.AioRpcError as error:
             raise translate(error, self._name, self._seconds) from None
-        return None if reply is grpc.aio.EOF else reply  # type: ignore[no-any-return]
+        return None if reply is grpc.aio.EOF else reply
 
     async def finish(self) -> None:
         try:
@@ -166,7 +166,8 @@ def timestamp(ts: timestamp_pb2.Timestamp) -> datetime | None:
     """A protobuf Timestamp as an aware datetime; containerd's zero value means "not set"."""
     if ts.seconds == 0 and ts.nanos == 0:
         return None
-    return ts.ToDatetime(tzinfo=timezone.utc)
+    moment: datetime = ts.ToDatetime(tzinfo=timezone.utc)
+    return moment
 
 
 def quote(value: str) -> str:

@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf import empty_pb2
 
@@ -16,7 +17,7 @@ from fargo.runtime.errors import ImageNotFound, RuntimeCallFailed
 from fargo.runtime.grpc_channel import Channel, timestamp
 from fargo.runtime.image_archive import INDEX_TYPES, chain_ids, choose_manifest
 from fargo.runtime.image_ref import InvalidReference, normalize_ref
-from fargo.runtime.protos import images_pb2, types_pb2
+from fargo.runtime.protos import images_pb2
 from fargo.runtime.records import Image, ImageConfig, UserDatabase
 from fargo.runtime.snapshots import Mounts, Snapshots
 
@@ -83,11 +84,11 @@ class Images:
         self._users[image.target.digest] = users
         return users
 
-    async def record(self, image: images_pb2.Image) -> Image:
+    async def record(self, image: Any) -> Image:  # an images_pb2.Image
         resolved = await self._resolve(image.target)
         return Image(name=image.name, digest=image.target.digest, size=resolved.size, created=timestamp(image.created_at))
 
-    async def _get(self, ref: str) -> images_pb2.Image:
+    async def _get(self, ref: str) -> Any:  # an images_pb2.Image
         name = normalize(ref, ImageNotFound)
         try:
             reply = await self._channel.call("images.v1.Images/Get", images_pb2.ImageNameRequest(name=name), images_pb2.ImageEnvelope)
@@ -97,7 +98,7 @@ class Images:
             raise
         return reply.image
 
-    async def _resolve(self, target: types_pb2.Descriptor) -> ResolvedImage:
+    async def _resolve(self, target: Any) -> ResolvedImage:  # a types_pb2.Descriptor
         cached = self._resolved.get(target.digest)
         if cached is not None:
             return cached

@@ -3,14 +3,17 @@ snapshots that are containers' writable root filesystems, keyed by container id.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import empty_pb2
 
 from fargo.runtime.errors import RuntimeCallFailed
 from fargo.runtime.grpc_channel import Channel
 from fargo.runtime.image_archive import SNAPSHOTTER
-from fargo.runtime.protos import snapshots_pb2, types_pb2
+from fargo.runtime.protos import snapshots_pb2
 
-Mounts = list[types_pb2.Mount]
+# types_pb2.Mount: the protos are compiled at import time, so type checkers cannot see their classes.
+Mounts = list[Any]
 
 
 class Snapshots:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import empty_pb2
 
@@ -55,7 +56,7 @@ class Tasks:
             raise
         return int(reply.pid)
 
-    async def _create(self, request: tasks_pb2.CreateTaskRequest) -> None:
+    async def _create(self, request: Any) -> None:  # a CreateTaskRequest
         try:
             await self._channel.call("tasks.v1.Tasks/Create", request, tasks_pb2.CreateTaskResponse)
         except RuntimeCallFailed as exc:
@@ -81,6 +82,10 @@ class Tasks:
             except RuntimeCallFailed:
                 pass  # gone meanwhile: the delete below settles it
         await self.delete(container_id)
+
+    def remove_abandoned_bundle(self, container_id: str) -> None:
+        """Remove a bundle that a failed or cut-off Tasks.Create left and that no shim serves (now, no waiting)."""
+        self._bundles.remove_abandoned(container_id)
 
     async def wait(self, container_id: str) -> ExitStatus:
         """Block until the task's init process exits (no deadline)."""

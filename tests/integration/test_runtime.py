@@ -11,22 +11,29 @@ import resource
 import secrets
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import grpc
 import pytest
 
 from fargo.runtime.client import Containerd
 from fargo.runtime.errors import (
+    ContainerdUnavailable,
     ContainerNotFound,
     ContainerRuntimeError,
     ExecTimedOut,
     ImageNotFound,
     RuntimeCallFailed,
+    RuntimeTimeout,
+    scrub_host_paths,
 )
+from fargo.runtime.grpc_channel import Channel, default_deadline, translate
 from fargo.runtime.image_archive import chain_ids
+from fargo.runtime.protos import tasks_pb2
 from fargo.runtime.oci_spec import (
     BindMount,
     ContainerRuntimeSpec,
@@ -390,6 +397,249 @@ def test_failed_task_create_is_cleaned_up_and_the_id_can_be_reused(runner: Runne
         runner.run(runner.spec("/no/such/binary"), container_id=cid)
     assert not (rt.paths.state / "io.containerd.runtime.v2.task" / rt.namespace / cid).exists()
     assert runner.run(runner.spec("true"), container_id=cid).exit.code == 0
+
+
+# -- recovery from a cut-off start (an agent killed during Tasks.Create) --------------------------------
+
+# A second Fargo process, as the agent that dies: it connects and starts one container's task, then waits.
+_DYING_AGENT = """
+import asyncio, sys
+from pathlib import Path
+from fargo.runtime.client import Containerd
+
+async def main(address, namespace, runc_root, container_id, stdio):
+    client = await Containerd.connect(address, namespace, runc_root=Path(runc_root))
+    await client.start_task(container_id, Path(stdio), Path(stdio))
+    await asyncio.sleep(3600)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+def _bundle(rt: ContainerdRuntime, cid: str) -> Path:
+    return rt.paths.state / "io.containerd.runtime.v2.task" / rt.namespace / cid
+
+
+async def _create(rt: ContainerdRuntime, image: ImageUnderTest, cid: str, *args: str) -> None:
+    spec = build_oci_spec(ContainerRuntimeSpec(args=list(args), cgroups_path=f"{rt.cgroup_parent}/{cid}")).spec
+    await rt.client.create_container(cid, image.name, spec, {"fargo.test": rt.namespace})
+
+
+async def _wait_until(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def test_start_succeeds_after_the_agent_was_killed_during_tasks_create(containerd_runtime: ContainerdRuntime,
+                                                                     test_image: ImageUnderTest, tmp_path: Path) -> None:
+    """The measured defect: kill -9 mid-Create left a bundle, and the restarted agent's Create hit `file exists`."""
+    rt = containerd_runtime
+    cid = rt.unique_id("killed")
+    # stdout is a FIFO that nobody reads: the shim blocks in Tasks.Create (for 5 s), so the kill lands mid-Create.
+    fifo = tmp_path / "stdio.fifo"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    out.touch()
+
+    async def scenario() -> tuple[bool, bool, bool, ExitStatus, str]:
+        client = rt.client
+        try:
+            await _create(rt, test_image, cid, "echo", "started again")
+            agent = subprocess.Popen([sys.executable, "-c", _DYING_AGENT, rt.address, rt.namespace,
+                                      str(rt.paths.runc_root), cid, str(fifo)])
+            try:
+                await _wait_until(lambda: (_bundle(rt, cid) / "address").exists(), 20)  # the shim is up
+                await asyncio.sleep(0.2)
+            finally:
+                agent.kill()
+                agent.wait()
+            left_behind = _bundle(rt, cid).exists() and await client.task_info(cid) is None
+            # What the restarted agent does: the container exists already, so delete it and make it anew.
+            await client.delete_container(cid)
+            kept_under_live_shim = _bundle(rt, cid).exists()
+            await _create(rt, test_image, cid, "echo", "started again")
+            started = time.monotonic()
+            await client.start_task(cid, out, out)
+            waited = time.monotonic() - started < 20
+            status = await client.wait(cid)
+            await client.delete_task(cid)
+            return left_behind, kept_under_live_shim, waited, status, out.read_text()
+        finally:
+            await cleanup(client, cid)
+
+    left_behind, kept_under_live_shim, waited, status, output = rt.run(scenario())
+    assert left_behind  # the situation of the defect: a bundle, and no task in containerd
+    assert kept_under_live_shim  # never removed under the old shim: containerd cleans up after it itself
+    assert waited
+    assert status.code == 0 and output == "started again\n"
+
+
+def test_start_removes_a_bundle_that_no_shim_serves(containerd_runtime: ContainerdRuntime,
+                                                   test_image: ImageUnderTest, tmp_path: Path) -> None:
+    rt = containerd_runtime
+    cid = rt.unique_id("leftover")
+    out = tmp_path / "out"
+    out.touch()
+
+    async def scenario() -> tuple[ExitStatus, str]:
+        try:
+            await _create(rt, test_image, cid, "echo", "over a leftover")
+            (_bundle(rt, cid) / "rootfs").mkdir(parents=True)  # as a failed Tasks.Create can leave it
+            (_bundle(rt, cid) / "address").write_text(f"unix://{tmp_path}/no-shim-listens-here")
+            await rt.client.start_task(cid, out, out)
+            status = await rt.client.wait(cid)
+            await rt.client.delete_task(cid)
+            return status, out.read_text()
+        finally:
+            await cleanup(rt.client, cid)
+
+    status, output = rt.run(scenario())
+    assert status.code == 0 and output == "over a leftover\n"
+    assert not _bundle(rt, cid).exists()
+
+
+def test_start_replaces_a_task_left_from_an_earlier_start(containerd_runtime: ContainerdRuntime,
+                                                         test_image: ImageUnderTest, tmp_path: Path) -> None:
+    rt = containerd_runtime
+    cid = rt.unique_id("restart")
+    out = tmp_path / "out"
+    out.touch()
+
+    async def scenario() -> tuple[int, int, str]:
+        try:
+            await _create(rt, test_image, cid, "sleep", "1000")
+            first = await rt.client.start_task(cid, out, out)  # its agent died before recording it
+            second = await rt.client.start_task(cid, out, out)
+            info = await rt.client.task_info(cid)
+            return first, second, info.status if info else "none"
+        finally:
+            await cleanup(rt.client, cid)
+
+    first, second, status = rt.run(scenario())
+    assert second != first and status == "running"
+    assert not Path(f"/proc/{first}").exists() or "sleep" not in Path(f"/proc/{first}/cmdline").read_text()
+
+
+def test_create_container_replaces_a_rootfs_snapshot_left_without_its_container(
+        containerd_runtime: ContainerdRuntime, test_image: ImageUnderTest, tmp_path: Path) -> None:
+    rt = containerd_runtime
+    cid = rt.unique_id("orphan")
+    out = tmp_path / "out"
+    out.touch()
+
+    async def scenario() -> tuple[bool, bool, ExitStatus]:
+        try:
+            await _create(rt, test_image, cid, "true")
+            # A crash between removing the container record and its snapshot leaves the snapshot alone.
+            subprocess.run(["ctr", "-a", str(rt.paths.socket), "-n", rt.namespace, "containers", "rm",
+                            "--keep-snapshot", cid], check=True, capture_output=True)
+            orphaned = cid in await rt.client.list_snapshots()
+            await _create(rt, test_image, cid, "true")
+            await rt.client.start_task(cid, out, out)
+            status = await rt.client.wait(cid)
+            # And what reconciliation does with such a snapshot: delete it by its key (twice is fine).
+            await cleanup(rt.client, cid)
+            await _create(rt, test_image, cid, "true")
+            subprocess.run(["ctr", "-a", str(rt.paths.socket), "-n", rt.namespace, "containers", "rm",
+                            "--keep-snapshot", cid], check=True, capture_output=True)
+            await rt.client.delete_snapshot(cid)
+            await rt.client.delete_snapshot(cid)
+            return orphaned, cid in await rt.client.list_snapshots(), status
+        finally:
+            await cleanup(rt.client, cid)
+
+    orphaned, still_listed, status = rt.run(scenario())
+    assert orphaned and not still_listed
+    assert status.code == 0
+
+
+# -- errors: translated, timed, and without host paths ---------------------------------------------------
+
+
+def test_scrub_host_paths_cuts_absolute_paths_to_their_last_component() -> None:
+    assert scrub_host_paths(
+        "Tasks/Create: failed to start shim: mkdir /tmp/pytest-of-root/pytest-3/ctrd0/containerd/state/"
+        "io.containerd.runtime.v2.task/fargo/c-1a2b: file exists"
+    ) == "Tasks/Create: failed to start shim: mkdir c-1a2b: file exists"
+    assert scrub_host_paths('exec: "/no/such/binary": stat /no/such/binary: no such file or directory') \
+        == 'exec: "binary": stat binary: no such file or directory'
+    assert scrub_host_paths("lowerdir=/var/lib/fargo/s/2/fs:/var/lib/fargo/s/1/fs,upperdir=/var/lib/fargo/s/3/fs/") \
+        == "lowerdir=fs:fs,upperdir=fs"
+    assert scrub_host_paths("no containerd on unix:///var/lib/fargo/containerd/containerd.sock") \
+        == "no containerd on unix://containerd.sock"
+    assert scrub_host_paths("cannot read '/root/images/busybox.tar'") == "cannot read 'busybox.tar'"
+    # Not host paths: image references, URLs, relative paths, one-component paths.
+    untouched = "docker.io/library/busybox:latest http://127.0.0.1:8400/v4/abc ./rel/x a/b open /proc"
+    assert scrub_host_paths(untouched) == untouched
+
+
+def test_runtime_errors_are_scrubbed_of_host_paths_and_deadlines_become_runtime_timeouts() -> None:
+    def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
+        return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
+
+    exists = translate(rpc_error(grpc.StatusCode.UNKNOWN, "mkdir /data/containerd/state/x/fargo/c-1: file exists"),
+                       "Tasks/Create", 60)
+    assert isinstance(exists, RuntimeCallFailed) and exists.code == "UNKNOWN"
+    assert str(exists) == "Tasks/Create: mkdir c-1: file exists"
+    late = translate(rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"), "Tasks/Create", 60)
+    assert isinstance(late, RuntimeTimeout) and late.call == "Tasks/Create" and late.seconds == 60
+    # containerd returns a deadline that reached it as UNKNOWN.
+    assert isinstance(translate(rpc_error(grpc.StatusCode.UNKNOWN, "context deadline exceeded"), "Tasks/Kill", 10),
+                      RuntimeTimeout)
+    gone = translate(rpc_error(grpc.StatusCode.UNAVAILABLE, "connect: unix:/run/x/containerd.sock: refused"), "x", 10)
+    assert isinstance(gone, ContainerdUnavailable) and "/run/x" not in str(gone)
+    assert "/tmp/x" not in ContainerRuntimeError("cannot read /tmp/x/image.tar").message
+    assert issubclass(RuntimeTimeout, ContainerRuntimeError) and not issubclass(RuntimeTimeout, ContainerdUnavailable)
+
+
+def test_a_call_past_its_deadline_raises_runtime_timeout(containerd_runtime: ContainerdRuntime,
+                                                         test_image: ImageUnderTest, tmp_path: Path) -> None:
+    rt = containerd_runtime
+    cid = rt.unique_id("late")
+    out = tmp_path / "out"
+    out.touch()
+
+    async def scenario() -> tuple[RuntimeTimeout, float]:
+        channel = Channel(rt.address, rt.namespace)
+        try:
+            await _create(rt, test_image, cid, "sleep", "1000")
+            await rt.client.start_task(cid, out, out)
+            started = time.monotonic()
+            with pytest.raises(RuntimeTimeout) as raised:  # Wait has no default deadline; give it one
+                await channel.call("tasks.v1.Tasks/Wait", tasks_pb2.ProcessRef(container_id=cid), tasks_pb2.WaitResponse,
+                                   deadline=0.3)
+            return raised.value, time.monotonic() - started
+        finally:
+            await channel.close()
+            await cleanup(rt.client, cid)
+
+    timeout, elapsed = rt.run(scenario())
+    assert timeout.call == "Tasks/Wait" and timeout.seconds == 0.3 and elapsed < 2
+    assert default_deadline("tasks.v1.Tasks/Wait") is None and default_deadline("events.v1.Events/Subscribe") is None
+    assert default_deadline("containers.v1.Containers/Get") == 10.0
+    assert default_deadline("tasks.v1.Tasks/Create") == 60.0
+
+
+def test_a_failed_start_names_no_host_path(containerd_runtime: ContainerdRuntime, test_image: ImageUnderTest,
+                                          tmp_path: Path) -> None:
+    rt = containerd_runtime
+    cid = rt.unique_id("nopath")
+
+    async def scenario() -> ContainerRuntimeError:
+        try:
+            await _create(rt, test_image, cid, "true")
+            with pytest.raises(ContainerRuntimeError) as raised:
+                await rt.client.start_task(cid, tmp_path / "missing.out", tmp_path / "missing.out")  # files must exist
+            return raised.value
+        finally:
+            await cleanup(rt.client, cid)
+
+    error = rt.run(scenario())
+    print(f"\nstart error: {error}")
+    assert "missing.out" in str(error)
+    assert str(tmp_path) not in str(error) and str(rt.data_dir) not in str(error)
 
 
 def test_hundred_concurrent_containers_on_one_channel(runner: Runner, containerd_runtime: ContainerdRuntime) -> None:

@@ -1,7 +1,8 @@
 """containerd's gRPC messages, compiled in-process from the .proto files beside this module.
 
 grpcio-tools parses them at import time, so no generated _pb2 code is committed or has to match the
-protobuf runtime. Service paths live in `fargo.runtime.client`; these files hold messages only.
+protobuf runtime. Service paths are written out where they are called (the service modules); these files hold
+messages only.
 """
 from __future__ import annotations
 
