@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +20,12 @@ from fargo.agent import host_claims
 from fargo.agent.agent_state import AgentState
 from fargo.agent.engine.runner import EngineTimeouts, TaskRunner
 from fargo.agent.hooks import build_hooks
-from fargo.agent.hooks.base import TaskHook
+from fargo.agent.hooks.base import HostFacilities, TaskHook
 from fargo.agent.outbox import Outbox
 from fargo.agent.reconcile import remove_orphans
 from fargo.network.host_routes import ensure_vpc_guard
 from fargo.network.subnet_bridge import ensure_subnet_bridge
-from fargo.platform import PLATFORM_VERSIONS
+from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
 from fargo.protocol.control_plane import ControlPlane
 from fargo.protocol.messages import AgentHello, ReportAck, TaskAssignment, TaskReport, task_id_of
 from fargo.runtime.client import Containerd
@@ -38,6 +39,7 @@ ASSIGNMENT_WAIT_SECONDS = 30.0
 LOGS_KEPT_SECONDS = 3600  # a stopped task's output stays readable as long as ECS keeps the task describable
 PURGE_EVERY_SECONDS = 60
 RETRY_BACKOFF = (0.1, 5.0)
+HookFactory = Callable[[PlatformVersion, HostFacilities], list[TaskHook]]
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,9 @@ class AgentSettings:
 
 
 class Agent:
-    def __init__(self, runtime: Containerd, settings: AgentSettings, control_plane: ControlPlane) -> None:
+    def __init__(self, runtime: Containerd, settings: AgentSettings, control_plane: ControlPlane,
+                 hooks_for: HookFactory = build_hooks,
+                 reconcile: Callable[[Agent], Awaitable[None]] = remove_orphans) -> None:
         self.runtime = runtime
         self.settings = settings
         self.region = settings.region
@@ -64,7 +68,8 @@ class Agent:
         self.state = AgentState(settings.data_dir / "agent")
         self.agent_id = settings.agent_id or self.state.agent_id()
         self.runners: dict[str, TaskRunner] = {}
-        self._hooks = {v: build_hooks(p, self) for v, p in PLATFORM_VERSIONS.items()}
+        self._hooks = {v: hooks_for(p, self) for v, p in PLATFORM_VERSIONS.items()}
+        self._reconcile = reconcile
         self._outbox = Outbox()
         self._stopped: set[str] = set()  # ran to STOPPED here; their report may not be acked yet
         self._oom: set[str] = set()
@@ -82,7 +87,8 @@ class Agent:
     # --- life of the agent ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await asyncio.to_thread(ensure_vpc_guard, self.settings.vpc_cidr)
+        if self.settings.vpc_cidr:
+            await asyncio.to_thread(ensure_vpc_guard, self.settings.vpc_cidr)
         self._main = asyncio.create_task(self._run())
         ready = asyncio.ensure_future(self._ready.wait())
         await asyncio.wait([ready, self._main], return_when=asyncio.FIRST_COMPLETED)
@@ -125,7 +131,7 @@ class Agent:
         """Say hello, take the whole desired set, reconcile the host, then follow changes (long-poll)."""
         await self._retrying(lambda: self.control_plane.hello(AgentHello(
             self.agent_id, list(self.settings.availability_zones), AGENT_VERSION)))
-        since = 0
+        since: int | None = None  # None: the whole desired set first
         while True:
             batch = await self._retrying(lambda: self.control_plane.assignments(self.agent_id, since,
                                                                                 ASSIGNMENT_WAIT_SECONDS))
@@ -138,7 +144,7 @@ class Agent:
                         log.info("task %s is no longer assigned here: stopping it", task_id)
                         runner.update(_stop_assignment(runner.assignment))
                 if not self._ready.is_set():
-                    await remove_orphans(self)
+                    await self._reconcile(self)
                     self._ready.set()
             since = batch.generation
 

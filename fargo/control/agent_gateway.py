@@ -40,9 +40,8 @@ class InProcessControlPlane(ControlPlane):
                  ",".join(hello.availability_zones), hello.version)
         return Lease(agent_id=hello.agent_id, ttl_seconds=LEASE_SECONDS)
 
-    async def assignments(self, agent_id: str, since: int, timeout: float) -> AssignmentBatch:
+    async def assignments(self, agent_id: str, since: int | None, timeout: float) -> AssignmentBatch:
         self._seen(agent_id)
-        since = max(0, since)
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             seen = self.tasks.changes.count(agent_id)
@@ -64,13 +63,13 @@ class InProcessControlPlane(ControlPlane):
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _batch(self, agent_id: str, since: int) -> AssignmentBatch:
+    def _batch(self, agent_id: str, since: int | None) -> AssignmentBatch:
         generation, rows = self.ctx.store.assigned_tasks(agent_id, since)
-        if since > generation:  # the agent's generation is from another store (reset?): send it all again
+        if since is not None and since > generation:  # the agent's generation is from another store (reset?): send it all again
             log.warning("agent %s asked for generations above %d, the store has %d: sending its whole set",
                         agent_id, since, generation)
-            since = 0
-            generation, rows = self.ctx.store.assigned_tasks(agent_id, 0)
+            since = None
+            generation, rows = self.ctx.store.assigned_tasks(agent_id, None)
         assignments: list[TaskAssignment] = []
         for record, definition in rows:
             if definition is None:
@@ -79,7 +78,7 @@ class InProcessControlPlane(ControlPlane):
                 continue
             assignments.append(build_assignment(record.doc, record.generation, definition))
             generation = max(generation, record.generation)
-        return AssignmentBatch(generation=generation, assignments=assignments, full=since == 0)
+        return AssignmentBatch(generation=generation, assignments=assignments, full=since is None)
 
     def _seen(self, agent_id: str) -> None:
         self.last_seen[agent_id] = time.monotonic()

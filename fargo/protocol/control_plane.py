@@ -19,10 +19,10 @@ class ControlPlane(Protocol):
         """Register (idempotent by agent id) and get a lease the agent renews with its next calls."""
         ...
 
-    async def assignments(self, agent_id: str, since: int, timeout: float) -> AssignmentBatch:
+    async def assignments(self, agent_id: str, since: int | None, timeout: float) -> AssignmentBatch:
         """Assignments with a generation above `since`, waiting up to `timeout` seconds for one to appear.
 
-        since=0 returns the agent's whole desired set (`full`)."""
+        since=None returns the agent's whole desired set (`full`) at once: what a (re)connecting agent asks."""
         ...
 
     async def report(self, agent_id: str, reports: list[TaskReport]) -> ReportAck:

@@ -129,7 +129,7 @@ class Lease:
 class AssignmentBatch:
     """Assignments whose generation is above the `since` asked for; `generation` is the next `since` to ask.
 
-    `full` says the batch is the whole desired set of the agent (asked with since=0): a local task absent
+    `full` says the batch is the whole desired set of the agent (asked with since=None): a local task absent
     from a full batch is one the control plane no longer wants run.
     """
 

@@ -33,8 +33,8 @@ from fargo.runtime.records import (
     TaskMetrics,
     UserDatabase,
 )
+from fargo.runtime.shim_leftovers import ShimLeftovers
 from fargo.runtime.snapshots import Snapshots
-from fargo.runtime.task_bundles import TaskBundles
 from fargo.runtime.tasks import Tasks
 
 __all__ = ["Containerd", "TaskMetrics"]
@@ -64,7 +64,7 @@ class Containerd:
         self._images = Images(self._channel, content, snapshots)
         self._import = ImageImport(self._channel, content, snapshots, Leases(self._channel), self._images)
         self._snapshots = snapshots
-        self._tasks = Tasks(self._channel, TaskBundles(self.state_dir, namespace))
+        self._tasks = Tasks(self._channel, ShimLeftovers(self.address, self.state_dir, namespace))
         self._containers = Containers(self._channel, self._images, snapshots, self._tasks, runc_runtime(runc_root))
         self._execs = Execs(self._channel, self._containers)
         self._events = Events(self._channel)

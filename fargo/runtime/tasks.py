@@ -16,29 +16,33 @@ from fargo.runtime.grpc_channel import QUICK_S, Channel, quote, timestamp
 from fargo.runtime.protos import cgroups_v1_pb2, tasks_pb2
 from fargo.runtime.records import ExitStatus, TaskInfo, TaskMetrics, TaskStatus
 from fargo.runtime.snapshots import Mounts
-from fargo.runtime.task_bundles import TaskBundles
+from fargo.runtime.shim_leftovers import ShimLeftovers
 
 # How long a start waits for containerd to clean up after an earlier, cut-off Tasks.Create of the same
-# container: its shim lingers 2-6 s after its client died (measured with containerd 1.6.20).
-STALE_PATIENCE_S = 15.0
-_BLIND_RETRY_S = 0.25  # between Creates, when the bundle cannot be watched (a containerd Fargo does not own)
+# container: its shim lingers 2-6 s after its client died, up to 15 s in a burst of 30 (containerd 1.6.20).
+# Well below the agent's own start timeout.
+STALE_PATIENCE_S = 30.0
+_RETRY_S = 0.1  # between Creates that find the old bundle still there
 _STATUSES: dict[int, TaskStatus] = {0: "unknown", 1: "created", 2: "running", 3: "stopped", 4: "paused", 5: "pausing"}
 _CGROUPS_V1_METRICS = "io.containerd.cgroups.v1.Metrics"
 
 
 class Tasks:
-    def __init__(self, channel: Channel, bundles: TaskBundles) -> None:
-        self._channel, self._bundles = channel, bundles
+    def __init__(self, channel: Channel, leftovers: ShimLeftovers) -> None:
+        self._channel, self._leftovers = channel, leftovers
 
     async def start(self, container_id: str, rootfs: Mounts, stdout: Path, stderr: Path) -> int:
         """Create and start the container's task on `rootfs`, output appended to the given existing files; its pid.
 
-        A task or bundle that an earlier start of this container left (the agent died during Tasks.Create, or
-        the call was cancelled) is cleared and the Create made again, for up to STALE_PATIENCE_S.
+        A task, shim or bundle that an earlier start of this container left (the agent died during Tasks.Create,
+        or the call was cancelled) is cleared first, and a Create that still meets one is made again, for up to
+        STALE_PATIENCE_S in all.
         """
         request = tasks_pb2.CreateTaskRequest(container_id=container_id, rootfs=rootfs, stdout=str(stdout), stderr=str(stderr))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STALE_PATIENCE_S
+        if self._leftovers.suspected(container_id):  # else a new shim may be handed to an orphaned one's socket
+            await self.clear_stale(container_id, patience=STALE_PATIENCE_S)
         while True:
             try:
                 await self._create(request)
@@ -47,8 +51,7 @@ class Tasks:
                 if not _left_by_earlier_start(exc, container_id) or loop.time() >= deadline:
                     raise
             await self.clear_stale(container_id, patience=max(0.0, deadline - loop.time()))
-            if not self._bundles.known:
-                await asyncio.sleep(_BLIND_RETRY_S)
+            await asyncio.sleep(_RETRY_S)
         try:
             reply = await self._channel.call("tasks.v1.Tasks/Start", tasks_pb2.ProcessRef(container_id=container_id), tasks_pb2.StartResponse)
         except BaseException:
@@ -66,11 +69,10 @@ class Tasks:
 
     async def clear_stale(self, container_id: str, *, patience: float) -> None:
         """Remove what an earlier life of the container left: containerd's task (killed, then deleted) or, when
-        containerd has none, the bundle of a cut-off Tasks.Create (waited out for up to `patience` seconds, or
-        removed once no shim serves it)."""
+        containerd lists none, the shim and bundle of a cut-off Tasks.Create (see `ShimLeftovers.clear`)."""
         info = await self.info(container_id)
         if info is None:
-            await self._bundles.wait_gone(container_id, patience)
+            await self._leftovers.clear(container_id, patience)
             return
         if info.status != "stopped":
             await self.kill(container_id, signal.SIGKILL, all=True)
@@ -85,7 +87,8 @@ class Tasks:
 
     def remove_abandoned_bundle(self, container_id: str) -> None:
         """Remove a bundle that a failed or cut-off Tasks.Create left and that no shim serves (now, no waiting)."""
-        self._bundles.remove_abandoned(container_id)
+        if self._leftovers.suspected(container_id):
+            self._leftovers.remove_abandoned(container_id)
 
     async def wait(self, container_id: str) -> ExitStatus:
         """Block until the task's init process exits (no deadline)."""

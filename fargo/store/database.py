@@ -244,8 +244,8 @@ class Store:
         with self.engine.connect() as c:
             return _generation(c)
 
-    def assigned_tasks(self, agent_id: str, since: int) -> tuple[int, list[tuple[TaskRecord, dict | None]]]:
-        """The generation, then the agent's tasks with their task definitions: since=0 those not yet
+    def assigned_tasks(self, agent_id: str, since: int | None) -> tuple[int, list[tuple[TaskRecord, dict | None]]]:
+        """The generation, then the agent's tasks with their task definitions: since=None those not yet
         STOPPED, else those whose generation is above `since`.
 
         The generation is read first: a change committed later has a higher one, so asking again with
@@ -253,7 +253,7 @@ class Store:
         t, td = schema.tasks, schema.task_definitions
         q = (select(*_RECORD_COLUMNS, td.c.doc).select_from(t)
              .join(td, td.c.arn == t.c.task_definition_arn, isouter=True).where(t.c.agent_id == agent_id))
-        q = q.where(t.c.last_status != "STOPPED") if since == 0 else q.where(t.c.generation > since)
+        q = q.where(t.c.last_status != "STOPPED") if since is None else q.where(t.c.generation > since)
         with self.engine.connect() as c:
             generation = _generation(c)
             rows = c.execute(q.order_by(t.c.generation)).all()

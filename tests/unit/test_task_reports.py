@@ -177,7 +177,7 @@ async def test_run_task_becomes_an_assignment_with_the_registered_definition(tmp
     f = _Fargo(tmp_path)
     task = await f.run()
     assert task["lastStatus"] == "PROVISIONING" and task["desiredStatus"] == "RUNNING" and "_fargo" not in task
-    batch = await f.gateway.assignments(EMBEDDED_AGENT_ID, 0, timeout=0)
+    batch = await f.gateway.assignments(EMBEDDED_AGENT_ID, None, timeout=0)
     assert batch.full and [a.task_arn for a in batch.assignments] == [task["taskArn"]]
     a = batch.assignments[0]
     assert from_json(TaskAssignment, to_json(a)) == a
@@ -190,7 +190,7 @@ async def test_run_task_becomes_an_assignment_with_the_registered_definition(tmp
     assert batch.generation == a.generation
     # the agent's copy is its own: changing it changes nothing the control plane holds
     a.task_definition["family"] = "changed"
-    again = await f.gateway.assignments(EMBEDDED_AGENT_ID, 0, timeout=0)
+    again = await f.gateway.assignments(EMBEDDED_AGENT_ID, None, timeout=0)
     assert again.assignments[0].task_definition["family"] == "web"
 
 
@@ -198,7 +198,7 @@ async def test_run_task_becomes_an_assignment_with_the_registered_definition(tmp
 async def test_stop_task_raises_desired_state_only_and_wakes_the_waiting_agent(tmp_path: Path) -> None:
     f = _Fargo(tmp_path)
     task = await f.run()
-    first = await f.gateway.assignments(EMBEDDED_AGENT_ID, 0, timeout=0)
+    first = await f.gateway.assignments(EMBEDDED_AGENT_ID, None, timeout=0)
     waiting = asyncio.create_task(f.gateway.assignments(EMBEDDED_AGENT_ID, first.generation, timeout=10))
     await asyncio.sleep(0.1)
     assert not waiting.done()
@@ -259,7 +259,7 @@ async def test_the_address_is_released_when_the_task_is_stopped(tmp_path: Path) 
 async def test_an_agent_initiated_stop_keeps_its_reason_against_a_later_stop_task(tmp_path: Path) -> None:
     f = _Fargo(tmp_path)
     task = await f.run()
-    before = await f.gateway.assignments(EMBEDDED_AGENT_ID, 0, timeout=0)
+    before = await f.gateway.assignments(EMBEDDED_AGENT_ID, None, timeout=0)
     exited = _agent_report(task, 1, "DEACTIVATING", "STOPPED", exit_code=3, desired_status="STOPPED",
                            stop_code="EssentialContainerExited",
                            stopped_reason="Essential container in task exited", stopping_at=11.0)
@@ -282,7 +282,7 @@ async def test_stopped_tasks_leave_the_full_set_and_listing_follows_desired_stat
     assert (await f.tasks.list_tasks({}))["taskArns"] == [other["taskArn"]]
     assert (await f.tasks.list_tasks({"desiredStatus": "STOPPED"}))["taskArns"] == [task["taskArn"]]
     await f.gateway.report(EMBEDDED_AGENT_ID, [_agent_report(task, 1, "STOPPED", "STOPPED")])
-    full = await f.gateway.assignments(EMBEDDED_AGENT_ID, 0, timeout=0)
+    full = await f.gateway.assignments(EMBEDDED_AGENT_ID, None, timeout=0)
     assert [a.task_arn for a in full.assignments] == [other["taskArn"]]
     assert (await f.tasks.find_task(task["taskArn"].rsplit("/", 1)[-1]) or {}).get("lastStatus") == "STOPPED"
 
