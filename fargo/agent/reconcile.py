@@ -65,7 +65,10 @@ async def remove_orphans(agent: Agent) -> None:
     for mount in await asyncio.to_thread(host_scan.mounts_under, data_dir / "tasks"):
         task_id = mount.relative_to(data_dir / "tasks").parts[0]
         if task_id not in known:
-            await asyncio.to_thread(host_scan.unmount, mount)
+            try:
+                await asyncio.to_thread(host_scan.unmount, mount)
+            except OSError as e:
+                log.warning("could not unmount %s: %s", mount.name, e)
     for task_id in host_claims.claimed_by(data_dir):
         if task_id not in known:
             host_claims.release(task_id)

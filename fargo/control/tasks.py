@@ -29,6 +29,7 @@ from fargo.control.task_definitions import check_platform_supports, task_size_su
 from fargo.control.task_definition_sizes import parse_task_cpu, parse_task_memory
 from fargo.control.task_reports import raise_desired_stop
 from fargo.network.ipam import SubnetFullError, mac_address, private_dns_name
+from fargo.protocol import stop_reasons as reasons
 from fargo.platform import PLATFORM_VERSIONS, resolve_platform_version
 
 log = logging.getLogger("fargo.control")
@@ -152,7 +153,7 @@ class Tasks:
             if record is None or record.doc["clusterArn"] != cluster["clusterArn"]:
                 raise InvalidParameterException("The referenced task was not found.")
             task, changed_agent = record.doc, None
-            if raise_desired_stop(task, "UserInitiated", p.get("reason") or "Task stopped by user", clock.now()):
+            if raise_desired_stop(task, reasons.USER_INITIATED, p.get("reason") or reasons.STOPPED_BY_USER, clock.now()):
                 task["version"] = task.get("version", 0) + 1
                 record.generation = w.next_generation()
                 w.save(record)

@@ -24,8 +24,10 @@ SETTLE_S = 0.3
 # A bundle untouched for this long, with no shim process and no listener, is not being set up or cleaned up by
 # containerd any more.
 ABANDONED_AFTER_S = 2.0
-# An orphaned shim usually exits by itself within 2-15 s; one still there after this is killed.
-ORPHAN_PATIENCE_S = 10.0
+# A shim containerd still talks to exits by itself 2-15 s after its Create was cut off; one that containerd never
+# connected to (the Create was cut off right after `shim start`) never does. Either is killed after this long:
+# containerd cleans up after a killed shim as after a crashed one.
+ORPHAN_PATIENCE_S = 5.0
 _POLL_S = 0.1
 
 
@@ -78,6 +80,7 @@ class ShimLeftovers:
             quiet_since = None if busy else (quiet_since if quiet_since is not None else now)
             quiet = 0.0 if quiet_since is None else now - quiet_since
             if not present and quiet >= SETTLE_S:
+                self._socket(container_id).unlink(missing_ok=True)  # a killed shim's; a new shim would remove it too
                 return True
             if present and quiet >= ABANDONED_AFTER_S:
                 await asyncio.to_thread(self.remove_abandoned, container_id)

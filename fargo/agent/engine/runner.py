@@ -30,6 +30,7 @@ from fargo.agent.engine.dependencies import ContainerProgress, Verdict, dependen
 from fargo.agent.hooks.base import (AttachmentState, ContainerRun, ContainerSpecContribution, HookPhase,
                                     HostFacilities, TaskCannotStart, TaskHook)
 from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
+from fargo.protocol import stop_reasons as reasons
 from fargo.protocol.container_settings import effective_container_settings
 from fargo.protocol.messages import (DESIRED_STOPPED, AttachmentReport, ContainerReport, TaskAssignment,
                                      TaskReport)
@@ -41,7 +42,6 @@ from fargo.runtime.oci_spec import build_oci_spec
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 S = TaskState
-ESSENTIAL_EXITED = "Essential container in task exited"
 REASON_LIMIT = 1024
 # Every containerd call on the stop path has a deadline: a hung containerd must not hang the stop.
 STOP_CALL_DEADLINE = 15.0
@@ -140,7 +140,7 @@ class TaskRunner:
             return
         self._assignment = assignment
         if assignment.desired_status == DESIRED_STOPPED:
-            self._want_stop(assignment.stop_code or "UserInitiated", assignment.stopped_reason or "")
+            self._want_stop(assignment.stop_code or reasons.USER_INITIATED, assignment.stopped_reason or reasons.STOPPED_BY_USER)
         self._changed.set()
 
     @property
@@ -233,12 +233,12 @@ class TaskRunner:
                 await self._changed.wait()
         except TaskCannotStart as e:
             log.info("task %s cannot start: %s", self.task_id, e.reason)
-            self._want_stop("TaskFailedToStart", e.reason)
+            self._want_stop(reasons.TASK_FAILED_TO_START, e.reason)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as e:  # a bug must stop the task cleanly, not leave it half made
             log.exception("task %s failed", self.task_id)
-            self._want_stop("TaskFailedToStart", f"CannotStartContainerError: {e}")
+            self._want_stop(reasons.TASK_FAILED_TO_START, reasons.cannot_start(str(e)))
 
     async def _start(self) -> None:
         await self._prestart(HookPhase.PROVISIONING)
@@ -289,7 +289,7 @@ class TaskRunner:
             for run in pending:
                 verdict, why = dependencies_verdict(run.settings.depends_on, progress)
                 if verdict is Verdict.NEVER:
-                    raise TaskCannotStart(f"CannotStartContainerError: container {run.name} cannot start: {why}")
+                    raise TaskCannotStart(reasons.dependency_never(run.name, why))
                 if verdict is Verdict.READY:
                     await self._start_container(run)
                     started_any = True
@@ -302,8 +302,7 @@ class TaskRunner:
             remaining = None if timeout is None else timeout - (time.monotonic() - waiting_since)
             if remaining is not None and remaining <= 0:
                 names = ", ".join(r.name for r in pending)
-                raise TaskCannotStart(f"CannotStartContainerError: dependencies of {names} were not met within "
-                                      f"startTimeout ({timeout}s)")
+                raise TaskCannotStart(reasons.dependencies_timed_out(names, timeout))
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
@@ -334,7 +333,7 @@ class TaskRunner:
                 and not spec.user.isdigit() else None
             built = build_oci_spec(spec, users)
         except ContainerRuntimeError as e:
-            raise TaskCannotStart(f"CannotCreateContainerError: {scrub_host_paths(e.message)}") from None
+            raise TaskCannotStart(reasons.cannot_create(scrub_host_paths(e.message))) from None
         labels = {"fargo.task-id": self.task_id, "fargo.container-name": run.name}
 
         def create() -> Awaitable[None]:
@@ -348,7 +347,7 @@ class TaskRunner:
                 await runtime.delete_container(run.runtime_id)
                 await self._runtime_step("created", self.timeouts.create, create())
         except ContainerRuntimeError as e:
-            self._container_failed(run, f"CannotCreateContainerError: {e.message}")
+            self._container_failed(run, reasons.cannot_create(e.message))
         run.created = True
 
     def _container_failed(self, run: ContainerRun, reason: str) -> None:
@@ -365,7 +364,7 @@ class TaskRunner:
                                                self.host.runtime.start_task(run.runtime_id, spec.stdout_path,
                                                                             spec.stderr_path))
         except ContainerRuntimeError as e:
-            self._container_failed(run, f"CannotStartContainerError: {e.message}")
+            self._container_failed(run, reasons.cannot_start(e.message))
         run.last_status = "RUNNING"
         await self._watch_running(run)
         self._emit()
@@ -382,8 +381,7 @@ class TaskRunner:
         try:
             return await asyncio.wait_for(call, timeout)
         except TimeoutError:
-            raise TaskCannotStart(f"{self._platform.runtime_timeout_error}: Could not transition to {transition}; "
-                                  f"timed out after waiting {_duration(timeout)}") from None
+            raise TaskCannotStart(reasons.runtime_timeout(self._platform, transition, _duration(timeout))) from None
 
     async def _watch(self, run: ContainerRun) -> None:
         """Wait for the container's exit and record it as ECS does."""
@@ -395,7 +393,7 @@ class TaskRunner:
                 await self.host.containerd_back()  # the container lives on in its shim: wait again
             except ContainerRuntimeError as e:
                 log.warning("lost container %s of task %s: %s", run.name, self.task_id, e)
-                await self._container_exited(run, None, f"CannotInspectContainerError: {e.message}")
+                await self._container_exited(run, None, reasons.cannot_inspect(e.message))
                 return
         await self._container_exited(run, status.code, None)
 
@@ -414,7 +412,7 @@ class TaskRunner:
             except Exception:  # noqa: BLE001 - one hook must not keep the exit from being recorded
                 log.exception("hook %s failed on the exit of %s", hook.name, run.name)
         if run.settings.essential and not self.stop_wanted:
-            self._want_stop("EssentialContainerExited", ESSENTIAL_EXITED)
+            self._want_stop(reasons.ESSENTIAL_CONTAINER_EXITED, reasons.ESSENTIAL_EXITED)
         self._emit()
         self._changed.set()
 
@@ -450,7 +448,7 @@ class TaskRunner:
                 await self._container_exited(run, info.exit_status.code, None)
             elif run.last_status == "RUNNING":
                 run.created = True
-                await self._container_exited(run, None, "CannotInspectContainerError: the container is gone")
+                await self._container_exited(run, None, reasons.cannot_inspect("the container is gone"))
             else:  # created (or half made) but never started: made again when it starts
                 await self._discard_container(run)
 

@@ -154,7 +154,3 @@ class TaskHook:
     async def stop(self, task: TaskContext) -> None: ...
 
 
-def resource_initialization_error(platform: PlatformVersion, message: str) -> str:
-    """1.4.0 names a failed task resource ResourceInitializationError; 1.3.0 had no such name."""
-    name = "ResourceInitializationError" if platform.resource_initialization_error else "CannotStartContainerError"
-    return f"{name}: {message}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fargo import clock
 from fargo.agent.hooks.base import HookPhase, TaskCannotStart, TaskContext, TaskHook
+from fargo.protocol import stop_reasons as reasons
 from fargo.runtime.errors import ContainerRuntimeError, ImageNotFound
 
 
@@ -19,10 +20,8 @@ class ImageHook(TaskHook):
             try:
                 config = await self.host.runtime.image_config(ref)
             except ImageNotFound:
-                raise TaskCannotStart(
-                    f"CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve "
-                    f"ref {ref}: {ref}: not found") from None
+                raise TaskCannotStart(reasons.image_not_found(ref)) from None
             except ContainerRuntimeError as e:
-                raise TaskCannotStart(f"CannotPullContainerError: {e}") from None
+                raise TaskCannotStart(reasons.cannot_pull(e.message)) from None
             container.image, container.image_digest = config, config.digest
         task.set_pull_times(started, clock.now())

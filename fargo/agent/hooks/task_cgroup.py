@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from fargo.agent.hooks.base import ContainerRun, ContainerSpecContribution, TaskContext, TaskHook
+from fargo.protocol import stop_reasons as reasons
 from fargo.agent.task_cgroup import container_cgroup_path, create_task_cgroup, oom_kills, remove_task_cgroup
 
-OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 SIGKILL_EXIT = 137
 
 
@@ -25,7 +25,7 @@ class TaskCgroupHook(TaskHook):
     async def container_exited(self, task: TaskContext, container: ContainerRun) -> None:
         if container.exit_code == SIGKILL_EXIT and (self.host.oom_seen(container.runtime_id)
                                                     or oom_kills(task.task_id, container.runtime_id)):
-            container.reason = OOM_REASON
+            container.reason = reasons.OUT_OF_MEMORY
 
     async def stop(self, task: TaskContext) -> None:
         await asyncio.to_thread(remove_task_cgroup, task.task_id)

@@ -4,8 +4,8 @@ and DNS name the control plane planned; every container joins that namespace.
 from __future__ import annotations
 
 from fargo import clock
-from fargo.agent.hooks.base import (ContainerRun, ContainerSpecContribution, TaskCannotStart, TaskContext, TaskHook,
-                                    resource_initialization_error)
+from fargo.agent.hooks.base import ContainerRun, ContainerSpecContribution, TaskCannotStart, TaskContext, TaskHook
+from fargo.protocol import stop_reasons as reasons
 from fargo.network.names import netns_name, netns_path
 from fargo.network.task_eni import TaskEniError, create_task_eni_async, delete_task_eni_async
 
@@ -23,7 +23,7 @@ class TaskEniHook(TaskHook):
                                         task.platform.task_eni_mtu, eni.mac, prefix=self.host.network_prefix)
         except TaskEniError as e:
             attachment.status = "FAILED"
-            raise TaskCannotStart(resource_initialization_error(task.platform, f"failed to configure ENI: {e}")) \
+            raise TaskCannotStart(reasons.resource_initialization(task.platform, f"failed to configure ENI: {e}")) \
                 from None
         attachment.status = "ATTACHED"
         attachment.details = [
