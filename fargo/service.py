@@ -22,7 +22,7 @@ from fargo.config import CONTAINERD_NAMESPACE, ENDPOINT_FILE, Config
 from fargo.control.agent_gateway import InProcessControlPlane
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
-from fargo.control.task_definition_registry import TaskDefinitionRegistry
+from fargo.control.task_definitions.registry import TaskDefinitionRegistry
 from fargo.control.tasks import EMBEDDED_AGENT_ID, Tasks
 from fargo.runtime.client import Containerd
 from fargo.runtime.containerd_daemon import ensure_containerd

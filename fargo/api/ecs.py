@@ -13,7 +13,7 @@ from fargo.arns import parse_ecs_arn
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
 from fargo.control.pagination import next_token, page_bounds
-from fargo.control.task_definition_registry import TaskDefinitionRegistry
+from fargo.control.task_definitions.registry import TaskDefinitionRegistry
 from fargo.errors import InvalidParameterException, ResourceNotFoundException
 
 _TAGS_PER_RESOURCE = 50

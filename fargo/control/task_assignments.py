@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 
-from fargo.control.task_definition_sizes import parse_task_cpu, parse_task_memory
+from fargo.control.task_definitions.sizes import parse_task_cpu, parse_task_memory
 from fargo.protocol.messages import EniPlan, TaskAssignment, from_json, task_id_of, to_json
 
 PRIVATE = "_fargo"  # the part of a task document the API never shows: the ENI plan

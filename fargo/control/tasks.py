@@ -24,9 +24,9 @@ from fargo.config import Subnet
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
 from fargo.control.task_assignments import PRIVATE, AssignmentChanges
-from fargo.control.task_definition_registry import TaskDefinitionRegistry
-from fargo.control.task_definitions import check_platform_supports, task_size_supported
-from fargo.control.task_definition_sizes import parse_task_cpu, parse_task_memory
+from fargo.control.task_definitions.registry import TaskDefinitionRegistry
+from fargo.control.task_definitions.registration import check_platform_supports, task_size_supported
+from fargo.control.task_definitions.sizes import parse_task_cpu, parse_task_memory
 from fargo.control.task_reports import raise_desired_stop
 from fargo.network.ipam import SubnetFullError, mac_address, private_dns_name
 from fargo.protocol import stop_reasons as reasons

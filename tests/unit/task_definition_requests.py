@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from fargo.errors import ClientException
-from fargo.control.task_definitions import register_task_definition_document
+from fargo.control.task_definitions.registration import register_task_definition_document
 
 Json = dict[str, Any]
 

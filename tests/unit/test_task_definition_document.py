@@ -118,7 +118,7 @@ def test_optional_task_settings_appear_only_when_given() -> None:
 
 
 def test_registered_by_is_left_out_when_unknown() -> None:
-    from fargo.control.task_definitions import register_task_definition_document
+    from fargo.control.task_definitions.registration import register_task_definition_document
 
     document = register_task_definition_document(fargate_request(), family_revision=1, account_id=ACCOUNT,
                                                  region=REGION, registered_at=1.0, registered_by=None)

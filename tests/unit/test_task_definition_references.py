@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from fargo.errors import ClientException
-from fargo.control.task_definitions import (
+from fargo.control.task_definitions.registration import (
     TaskDefinitionArn,
     parse_task_definition_arn,
     parse_task_definition_reference,

@@ -7,8 +7,8 @@ from fargo.errors import (
     ClientException,
     PlatformTaskDefinitionIncompatibilityException,
 )
-from fargo.control.task_definition_sizes import parse_task_cpu, parse_task_memory
-from fargo.control.task_definitions import (
+from fargo.control.task_definitions.sizes import parse_task_cpu, parse_task_memory
+from fargo.control.task_definitions.registration import (
     HealthCheckSettings,
     check_platform_supports,
     effective_container_settings,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from fargo.control.task_definition_platform import check_platform_supports
+from fargo.control.task_definitions.platform import check_platform_supports
 from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
 from tests.unit.task_definition_requests import (
     EXECUTION_ROLE,

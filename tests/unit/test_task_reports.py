@@ -13,7 +13,7 @@ from fargo.config import Config
 from fargo.control.agent_gateway import InProcessControlPlane
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
-from fargo.control.task_definition_registry import TaskDefinitionRegistry
+from fargo.control.task_definitions.registry import TaskDefinitionRegistry
 from fargo.control.task_reports import apply_report, raise_desired_stop
 from fargo.control.tasks import EMBEDDED_AGENT_ID, Tasks
 from fargo.protocol.messages import (AttachmentReport, ContainerReport, TaskAssignment, TaskReport, from_json,

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from fargo.errors import ClientException
-from fargo.control import task_definition_messages as msg
-from fargo.control.task_definition_references import is_valid_family
+from fargo.control.task_definitions import messages as msg
+from fargo.control.task_definitions.references import is_valid_family
 
 Json = dict[str, Any]
 

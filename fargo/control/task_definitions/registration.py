@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fargo.errors import ClientException
-from fargo.control import task_definition_rules as rules
-from fargo.control.task_definition_attributes import required_attributes
-from fargo.control.task_definition_document import task_definition_document
+from fargo.control.task_definitions import rules as rules
+from fargo.control.task_definitions.attributes import required_attributes
+from fargo.control.task_definitions.document import task_definition_document
 from fargo.protocol.container_settings import (
     EffectiveContainerSettings,
     HealthCheckSettings,
@@ -19,15 +19,15 @@ from fargo.protocol.container_settings import (
     effective_health_check,
     task_network_mode,
 )
-from fargo.control.task_definition_fargate import fargate_incompatibility
-from fargo.control.task_definition_platform import check_platform_supports
-from fargo.control.task_definition_references import (
+from fargo.control.task_definitions.fargate import fargate_incompatibility
+from fargo.control.task_definitions.platform import check_platform_supports
+from fargo.control.task_definitions.references import (
     TaskDefinitionArn,
     parse_task_definition_arn,
     parse_task_definition_reference,
     task_definition_arn,
 )
-from fargo.control.task_definition_sizes import parse_task_cpu, parse_task_memory, task_size_supported
+from fargo.control.task_definitions.sizes import parse_task_cpu, parse_task_memory, task_size_supported
 
 Json = dict[str, Any]
 

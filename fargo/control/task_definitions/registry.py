@@ -4,7 +4,7 @@ from __future__ import annotations
 from fargo import clock
 from fargo.errors import ClientException, InvalidParameterException
 from fargo.control.context import ControlContext
-from fargo.control.task_definitions import (parse_task_definition_reference,
+from fargo.control.task_definitions.registration import (parse_task_definition_reference,
                                             register_task_definition_document)
 
 _REGISTERED_BY = "arn:aws:iam::{account}:root"

@@ -9,7 +9,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from fargo.errors import ClientException
-from fargo.control import task_definition_messages as msg
+from fargo.control.task_definitions import messages as msg
 from fargo.platform import PlatformVersion
 
 _CPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(vcpu)?\s*$", re.IGNORECASE)

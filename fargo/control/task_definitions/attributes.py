@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fargo.control.task_definition_fargate import ECR_IMAGE
+from fargo.control.task_definitions.fargate import ECR_IMAGE
 
 Json = dict[str, Any]
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from fargo.errors import ClientException
-from fargo.control import task_definition_messages as msg
+from fargo.control.task_definitions import messages as msg
 
 FAMILY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _ARN = re.compile(

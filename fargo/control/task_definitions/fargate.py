@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fargo.control import task_definition_messages as msg
-from fargo.control.task_definition_sizes import fargate_size_exists
+from fargo.control.task_definitions import messages as msg
+from fargo.control.task_definitions.sizes import fargate_size_exists
 
 Json = dict[str, Any]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fargo.errors import PlatformTaskDefinitionIncompatibilityException
-from fargo.control.task_definition_sizes import LARGE_TASK_CPUS, parse_task_cpu
+from fargo.control.task_definitions.sizes import LARGE_TASK_CPUS, parse_task_cpu
 from fargo.platform import PlatformVersion
 
 Json = dict[str, Any]
