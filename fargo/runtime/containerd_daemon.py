@@ -16,7 +16,7 @@ from pathlib import Path
 
 import grpc
 
-from fargo.runtime.errors import ContainerdUnavailable
+from fargo.runtime.errors import ContainerdUnavailable, register_host_root
 from fargo.runtime.protos import version_pb2
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ def ensure_containerd(data_dir: Path, address: str | None = None) -> str:
     A new containerd runs in its own session (SIGINT to Fargo does not reach it) and logs to
     DATA_DIR/containerd/containerd.log.
     """
+    register_host_root(data_dir.resolve())
     if address:
         if not address.startswith(("unix://", "/")):
             raise ContainerdUnavailable(f"containerd address must be a unix socket: {address!r}")

@@ -16,18 +16,34 @@ _COMPONENT = r"[^\s\"'`:,;=|()\[\]{}<>/]"
 _HOST_PATH = re.compile(rf"(?<![\w.~%+-])(?<!:/)/(?:{_COMPONENT}+/)+{_COMPONENT}*")
 
 
+# Where host files live: Fargo's data dirs (registered as they are opened) and the host's own trees. A path
+# elsewhere ("/no/such/binary", "/app/run.sh") is the container's and stays, as Fargate shows it.
+_HOST_ROOTS: list[str] = ["/run/", "/sys/", "/proc/", "/tmp/", "/var/lib/", "/var/run/", "/root/", "/home/",
+                          "/etc/containerd/"]
+
+
+def register_host_root(path: object) -> None:
+    """A directory of this host (a data dir) whose paths must never reach a user."""
+    root = str(path).rstrip("/") + "/"
+    if root not in _HOST_ROOTS:
+        _HOST_ROOTS.append(root)
+
+
 def scrub_host_paths(text: str) -> str:
-    """`text` with every absolute path of two or more components cut to its last component.
+    """`text` with every absolute host path of two or more components cut to its last component.
 
     containerd and runc name host files (bundle, snapshot, state and log directories) in their errors, and those
-    messages end up in a task's stoppedReason. A path inside the container is cut too ("/no/such/binary" becomes
-    "binary"): an error message cannot tell the two apart. One-component paths ("/proc") are left alone.
+    messages end up in a task's stoppedReason. Paths inside the container are left as they are; one-component
+    paths ("/proc") too.
     """
-    return _HOST_PATH.sub(_last_component, text)
+    return _HOST_PATH.sub(_last_component_of_host_path, text)
 
 
-def _last_component(match: re.Match[str]) -> str:
-    return match.group(0).rstrip("/").rpartition("/")[2]
+def _last_component_of_host_path(match: re.Match[str]) -> str:
+    path = match.group(0)
+    if not any(path.startswith(root) for root in _HOST_ROOTS) and "/containerd/" not in path:
+        return path  # the container's own path: kept (containerd's trees are the host's wherever they are)
+    return path.rstrip("/").rpartition("/")[2]
 
 
 class ContainerRuntimeError(builtins.RuntimeError):

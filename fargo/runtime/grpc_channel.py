@@ -1,6 +1,6 @@
 """The one gRPC channel to containerd: namespace (and lease) metadata on every call, a default deadline per method,
 and the one translation of gRPC errors into `fargo.runtime.errors`. The service modules call containerd only
-through `Channel`; nothing else in Fargo imports grpc.
+through `Channel` (only the daemon probe in containerd_daemon has its own); nothing outside runtime/ imports grpc.
 """
 from __future__ import annotations
 

@@ -19,8 +19,9 @@ SOCKET_DIR = Path("/run/containerd/s")
 _RUNTIME_DIR = "io.containerd.runtime.v2.task"
 _MNT_DETACH = 2
 # Once the last shim process of a container is gone, containerd finishes its clean-up in-process (removing the
-# bundle, dropping the task from its list) within milliseconds; this is the margin before a new Create is safe.
-SETTLE_S = 0.3
+# bundle, dropping the task from its list), within milliseconds when idle, up to a second or more in a burst: the
+# margin before a new Create. A Create that still meets that clean-up fails and is retried (`tasks.start`).
+SETTLE_S = 0.5
 # A bundle untouched for this long, with no shim process and no listener, is not being set up or cleaned up by
 # containerd any more.
 ABANDONED_AFTER_S = 2.0

@@ -22,7 +22,8 @@ from fargo.runtime.shim_leftovers import ShimLeftovers
 # container: its shim lingers 2-6 s after its client died, up to 15 s in a burst of 30 (containerd 1.6.20).
 # Well below the agent's own start timeout.
 STALE_PATIENCE_S = 30.0
-_RETRY_S = 0.1  # between Creates that find the old bundle still there
+_CREATE_ATTEMPTS = 4  # the first, and a few more while containerd's clean-up of an old bundle settles
+_RETRY_S = 0.1
 _STATUSES: dict[int, TaskStatus] = {0: "unknown", 1: "created", 2: "running", 3: "stopped", 4: "paused", 5: "pausing"}
 _CGROUPS_V1_METRICS = "io.containerd.cgroups.v1.Metrics"
 
@@ -35,20 +36,20 @@ class Tasks:
         """Create and start the container's task on `rootfs`, output appended to the given existing files; its pid.
 
         A task, shim or bundle that an earlier start of this container left (the agent died during Tasks.Create,
-        or the call was cancelled) is cleared first, and a Create that still meets one is made again, for up to
-        STALE_PATIENCE_S in all.
+        or the call was cancelled) is cleared first, and a Create that still meets one is made again (a few times,
+        within STALE_PATIENCE_S).
         """
         request = tasks_pb2.CreateTaskRequest(container_id=container_id, rootfs=rootfs, stdout=str(stdout), stderr=str(stderr))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STALE_PATIENCE_S
         if self._leftovers.suspected(container_id):  # else a new shim may be handed to an orphaned one's socket
             await self.clear_stale(container_id, patience=STALE_PATIENCE_S)
-        while True:
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
             try:
                 await self._create(request)
                 break
             except RuntimeCallFailed as exc:
-                if not _left_by_earlier_start(exc, container_id) or loop.time() >= deadline:
+                if attempt == _CREATE_ATTEMPTS or loop.time() >= deadline or not _left_by_earlier_start(exc, container_id):
                     raise
             await self.clear_stale(container_id, patience=max(0.0, deadline - loop.time()))
             await asyncio.sleep(_RETRY_S)
@@ -72,7 +73,8 @@ class Tasks:
         containerd lists none, the shim and bundle of a cut-off Tasks.Create (see `ShimLeftovers.clear`)."""
         info = await self.info(container_id)
         if info is None:
-            await self._leftovers.clear(container_id, patience)
+            if self._leftovers.suspected(container_id):
+                await self._leftovers.clear(container_id, patience)
             return
         if info.status != "stopped":
             await self.kill(container_id, signal.SIGKILL, all=True)
@@ -168,9 +170,14 @@ class Tasks:
 
 
 def _left_by_earlier_start(error: RuntimeCallFailed, container_id: str) -> bool:
-    """Whether Tasks.Create failed on a task, or a bundle directory, of the same container that is still there."""
+    """Whether Tasks.Create failed on what an earlier start of the container left: its task, its bundle directory,
+    or containerd's clean-up of that bundle still under way."""
     if error.code == "ALREADY_EXISTS":  # "task <id>: already exists"
         return True
-    # containerd's NewBundle: "failed to start shim: mkdir <state>/io.containerd.runtime.v2.task/<ns>/<id>: file
-    # exists", seen here with the path already cut to its last component.
-    return f"mkdir {container_id}: file exists" in error.message
+    message = error.message  # host paths are already cut to their last component here
+    # containerd's NewBundle: "failed to start shim: mkdir <state>/io.containerd.runtime.v2.task/<ns>/<id>: file exists"
+    if f"mkdir {container_id}: file exists" in message:
+        return True
+    # The old bundle's last clean-up deleted the new one under this Create ("symlink <id> work", "open config.json",
+    # "getwd": no such file or directory): seen only under load, after the old shim had exited.
+    return "failed to start shim" in message and "no such file or directory" in message

@@ -29,6 +29,7 @@ from fargo.runtime.errors import (
     ImageNotFound,
     RuntimeCallFailed,
     RuntimeTimeout,
+    register_host_root,
     scrub_host_paths,
 )
 from fargo.runtime.grpc_channel import Channel, default_deadline, translate
@@ -558,13 +559,15 @@ def test_create_container_replaces_a_rootfs_snapshot_left_without_its_container(
 # -- errors: translated, timed, and without host paths ---------------------------------------------------
 
 
-def test_scrub_host_paths_cuts_absolute_paths_to_their_last_component() -> None:
+def test_scrub_host_paths_cuts_host_paths_to_their_last_component_and_keeps_the_containers() -> None:
     assert scrub_host_paths(
         "Tasks/Create: failed to start shim: mkdir /tmp/pytest-of-root/pytest-3/ctrd0/containerd/state/"
         "io.containerd.runtime.v2.task/fargo/c-1a2b: file exists"
     ) == "Tasks/Create: failed to start shim: mkdir c-1a2b: file exists"
-    assert scrub_host_paths('exec: "/no/such/binary": stat /no/such/binary: no such file or directory') \
-        == 'exec: "binary": stat binary: no such file or directory'
+    untouched_container_path = 'exec: "/no/such/binary": stat /no/such/binary: no such file or directory'
+    assert scrub_host_paths(untouched_container_path) == untouched_container_path
+    register_host_root("/srv/fargo-data")
+    assert scrub_host_paths("open /srv/fargo-data/tasks/abc/run/hosts: denied") == "open hosts: denied"
     assert scrub_host_paths("lowerdir=/var/lib/fargo/s/2/fs:/var/lib/fargo/s/1/fs,upperdir=/var/lib/fargo/s/3/fs/") \
         == "lowerdir=fs:fs,upperdir=fs"
     assert scrub_host_paths("no containerd on unix:///var/lib/fargo/containerd/containerd.sock") \
