@@ -74,6 +74,7 @@ class Agent:
         self._stopped: set[str] = set()  # ran to STOPPED here; their report may not be acked yet
         self._oom: set[str] = set()
         self._subnets_ready: set[str] = set()
+        self._subnet_locks: dict[str, asyncio.Lock] = {}
         self._recovering = asyncio.Lock()
         self._ready = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
@@ -210,9 +211,12 @@ class Agent:
     # --- host facilities (hooks.base.HostFacilities) ----------------------------------------------
 
     async def ensure_subnet(self, subnet_id: str, cidr: str) -> None:
-        if subnet_id not in self._subnets_ready:
-            await asyncio.to_thread(ensure_subnet_bridge, subnet_id, cidr, 9001, prefix=self.network_prefix)
-            self._subnets_ready.add(subnet_id)
+        # One at a time per subnet: tasks resumed together after a restart would otherwise race to make
+        # the same bridge (a route added before its address: ENETUNREACH).
+        async with self._subnet_locks.setdefault(subnet_id, asyncio.Lock()):
+            if subnet_id not in self._subnets_ready:
+                await asyncio.to_thread(ensure_subnet_bridge, subnet_id, cidr, 9001, prefix=self.network_prefix)
+                self._subnets_ready.add(subnet_id)
 
     def task_dir(self, task_id: str) -> Path:
         return self.settings.data_dir / "tasks" / task_id

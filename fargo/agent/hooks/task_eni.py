@@ -7,6 +7,7 @@ from fargo import clock
 from fargo.agent.hooks.base import ContainerRun, ContainerSpecContribution, TaskCannotStart, TaskContext, TaskHook
 from fargo.protocol import stop_reasons as reasons
 from fargo.network.names import netns_name, netns_path
+from fargo.network.rtnl import NetlinkError
 from fargo.network.task_eni import TaskEniError, create_task_eni_async, delete_task_eni_async
 
 
@@ -17,11 +18,11 @@ class TaskEniHook(TaskHook):
         eni = task.assignment.eni
         attachment = task.attachment
         attachment.status = "ATTACHING"
-        await self.host.ensure_subnet(eni.subnet_id, eni.subnet_cidr)
         try:
+            await self.host.ensure_subnet(eni.subnet_id, eni.subnet_cidr)
             await create_task_eni_async(task.task_id, eni.subnet_id, eni.subnet_cidr, eni.ip,
                                         task.platform.task_eni_mtu, eni.mac, prefix=self.host.network_prefix)
-        except TaskEniError as e:
+        except (TaskEniError, NetlinkError, OSError) as e:
             attachment.status = "FAILED"
             raise TaskCannotStart(reasons.resource_initialization(task.platform, f"failed to configure ENI: {e}")) \
                 from None
