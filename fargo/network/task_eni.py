@@ -194,7 +194,10 @@ def _is_complete(eni: TaskEni) -> bool:
         addresses = {
             (a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in inner.get_addr(index=links[0], family=socket.AF_INET)
         }
-        routes = inner.get_routes(family=socket.AF_INET, dst=METADATA_IP, table=254)
+        try:
+            routes = inner.get_routes(family=socket.AF_INET, dst=METADATA_IP, table=254)
+        except NetlinkError:  # a route lookup with no route at all (a build cut off half way): ENETUNREACH
+            return False
     return (
         bool(task["flags"] & _IFF_UP)
         and task.get_attr("IFLA_MTU") == eni.mtu

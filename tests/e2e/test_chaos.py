@@ -122,7 +122,7 @@ def test_kill_9_during_starts_and_of_containerd_during_stops_loses_no_task_and_l
         print(f"{len(arns)} tasks after the restart ({len(started)} acknowledged before the kill)")
         tasks = _wait_all(ecs, arns, "RUNNING", 60)
         failed = [(t["taskArn"][-8:], t.get("stoppedReason")) for t in tasks if t["lastStatus"] != "RUNNING"]
-        assert not failed, f"an agent restart was visible to tasks: {failed}"
+        assert not failed, f"an agent restart was visible to tasks: {failed}\n{f.log_tail(80)}"
 
         for arn in arns:
             ecs.stop_task(cluster="default", task=arn)

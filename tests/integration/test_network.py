@@ -275,6 +275,16 @@ def test_create_heals_a_half_created_eni_and_is_idempotent_on_a_complete_one(net
     assert echo == b"healed"
 
 
+def test_create_heals_an_eni_cut_off_before_its_metadata_route(net: Sandbox) -> None:
+    eni = net.eni(1)
+    # what a kill -9 between the address and the route leaves (a route lookup there fails: ENETUNREACH)
+    subprocess.run(["ip", "-n", eni.netns_name, "route", "del", "169.254.170.2/32"], check=True)
+    subprocess.run(["ip", "-n", eni.netns_name, "addr", "flush", "dev", "eth1"], check=True)
+    healed = net.eni(1)
+    routes = _ip_json("-n", eni.netns_name, "route", "show", "169.254.170.2")
+    assert healed == eni and routes and routes[0]["gateway"] == eni.gateway
+
+
 def test_a_failed_create_leaves_nothing_behind(net: Sandbox) -> None:
     with pytest.raises(TaskEniError, match="task1"):
         net.eni(1, mtu=70000)  # above the veth maximum: refused after the namespace was made

@@ -3,12 +3,16 @@ and DNS name the control plane planned; every container joins that namespace.
 """
 from __future__ import annotations
 
+import logging
+
 from fargo import clock
 from fargo.agent.hooks.base import ContainerRun, ContainerSpecContribution, TaskCannotStart, TaskContext, TaskHook
 from fargo.protocol import stop_reasons as reasons
 from fargo.network.names import netns_name, netns_path
 from fargo.network.rtnl import NetlinkError
 from fargo.network.task_eni import TaskEniError, create_task_eni_async, delete_task_eni_async
+
+log = logging.getLogger(__name__)
 
 
 class TaskEniHook(TaskHook):
@@ -23,6 +27,7 @@ class TaskEniHook(TaskHook):
             await create_task_eni_async(task.task_id, eni.subnet_id, eni.subnet_cidr, eni.ip,
                                         task.platform.task_eni_mtu, eni.mac, prefix=self.host.network_prefix)
         except (TaskEniError, NetlinkError, OSError) as e:
+            log.warning("the ENI of task %s could not be made", task.task_id, exc_info=True)
             attachment.status = "FAILED"
             raise TaskCannotStart(reasons.resource_initialization(task.platform, f"failed to configure ENI: {e}")) \
                 from None
