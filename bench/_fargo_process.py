@@ -9,7 +9,8 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,22 @@ def _cell(value: object) -> str:
 
 def dumps(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def in_threads(work: Callable[[list[str]], None], items: list[str], threads: int = 10) -> None:
+    """`work` on `threads` interleaved slices of `items` at once; the first error is raised once all are done."""
+    errors: list[BaseException] = []
+
+    def worker(chunk: list[str]) -> None:
+        try:
+            work(chunk)
+        except BaseException as e:  # noqa: BLE001 - re-raised below, after the other threads finish
+            errors.append(e)
+
+    workers = [threading.Thread(target=worker, args=(items[i::threads],)) for i in range(threads) if items[i::threads]]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]

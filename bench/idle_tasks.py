@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _fargo_process import SUBNETS, BenchFargo, build_test_image, print_table  # noqa: E402
+from _fargo_process import SUBNETS, BenchFargo, build_test_image, in_threads, print_table  # noqa: E402
 
 from fargo.agent.host_scan import scan_host  # noqa: E402
 from fargo.agent.task_cgroup import remove_task_cgroup  # noqa: E402
@@ -159,23 +158,12 @@ def run_tasks(ecs: Any, n: int, launched: list[str]) -> None:
 
 
 def stop_tasks(make_client: Callable[[], Any], arns: list[str], threads: int = 10) -> None:
-    errors: list[BaseException] = []
-
-    def worker(chunk: list[str]) -> None:
+    def stop(chunk: list[str]) -> None:
         ecs = make_client()
         for arn in chunk:
-            try:
-                ecs.stop_task(cluster="default", task=arn, reason="benchmark done")
-            except Exception as e:  # noqa: BLE001 - the others must still be stopped; re-raised below
-                errors.append(e)
+            ecs.stop_task(cluster="default", task=arn, reason="benchmark done")
 
-    workers = [threading.Thread(target=worker, args=(arns[i::threads],)) for i in range(threads) if arns[i::threads]]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    if errors:
-        raise errors[0]
+    in_threads(stop, arns, threads)
 
 
 def stop_everything_left(fargo: BenchFargo, arns: list[str]) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _fargo_process import SUBNETS, BenchFargo, build_test_image, dumps, percentile, print_table  # noqa: E402
+from _fargo_process import SUBNETS, BenchFargo, build_test_image, dumps, in_threads, percentile, print_table  # noqa: E402
 
 IMAGE = "fargo.local/busybox:latest"
 FAMILY = "bench-task-start"
@@ -120,24 +120,12 @@ def wait_for(ecs: EcsJson, launches: dict[str, Launch], status: str, poll_s: flo
 
 def stop_all(ecs_for_thread: Callable[[], EcsJson], arns: list[str], threads: int = 10) -> None:
     """StopTask for every arn, from `threads` concurrent clients."""
-    chunks = [arns[i::threads] for i in range(threads)]
-    errors: list[BaseException] = []
-
-    def worker(chunk: list[str]) -> None:
+    def stop(chunk: list[str]) -> None:
         ecs = ecs_for_thread()
-        try:
-            for arn in chunk:
-                ecs("StopTask", {"cluster": "default", "task": arn, "reason": "benchmark done"})
-        except BaseException as e:  # noqa: BLE001 - re-raised below
-            errors.append(e)
+        for arn in chunk:
+            ecs("StopTask", {"cluster": "default", "task": arn, "reason": "benchmark done"})
 
-    workers = [threading.Thread(target=worker, args=(c,)) for c in chunks if c]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    if errors:
-        raise errors[0]
+    in_threads(stop, arns, threads)
 
 
 def sequential_fargo(fargo: BenchFargo, n: int, stop_times: list[float]) -> list[Launch]:

@@ -8,6 +8,7 @@ set, and then removes from the host what belongs to no task it knows (`reconcile
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from fargo.agent import host_claims
 from fargo.agent.agent_state import AgentState
+from fargo.agent.backoff import Backoff
 from fargo.agent.engine.runner import EngineTimeouts, TaskRunner
 from fargo.agent.hooks import build_hooks
 from fargo.agent.hooks.base import HostFacilities, TaskHook
@@ -27,7 +29,7 @@ from fargo.network.host_routes import ensure_vpc_guard
 from fargo.network.subnet_bridge import ensure_subnet_bridge
 from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
 from fargo.protocol.control_plane import ControlPlane
-from fargo.protocol.messages import AgentHello, ReportAck, TaskAssignment, TaskReport, task_id_of
+from fargo.protocol.messages import DESIRED_STOPPED, AgentHello, ReportAck, TaskAssignment, TaskReport, task_id_of
 from fargo.runtime.client import Containerd
 from fargo.runtime.containerd_daemon import ensure_containerd
 from fargo.runtime.errors import ContainerRuntimeError
@@ -39,6 +41,7 @@ ASSIGNMENT_WAIT_SECONDS = 30.0
 LOGS_KEPT_SECONDS = 3600  # a stopped task's output stays readable as long as ECS keeps the task describable
 PURGE_EVERY_SECONDS = 60
 RETRY_BACKOFF = (0.1, 5.0)
+RUNNER_RESTART_BACKOFF = (0.5, 60.0)
 HookFactory = Callable[[PlatformVersion, HostFacilities], list[TaskHook]]
 
 
@@ -150,16 +153,15 @@ class Agent:
             since = batch.generation
 
     async def _retrying(self, call):  # noqa: ANN001, ANN202 - any ControlPlane call
-        delay, longest = RETRY_BACKOFF
+        backoff = Backoff(*RETRY_BACKOFF)
         while True:
             try:
                 return await call()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - the control plane is away: keep running tasks, retry
-                log.warning("control plane call failed (%s); retrying in %.1fs", e, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, longest)
+                log.warning("control plane call failed (%s); retrying in %.1fs", e, backoff.delay)
+                await backoff.sleep()
 
     # --- tasks ------------------------------------------------------------------------------------
 
@@ -185,13 +187,24 @@ class Agent:
         self._group.create_task(self._drive(runner, resume))
 
     async def _drive(self, runner: TaskRunner, resume: bool) -> None:
+        """Run the task to STOPPED. A runner that crashes (a bug) is made again from what it knew and resumes,
+        after a backoff: a task is never left half made, holding its address, out of StopTask's reach."""
+        backoff = Backoff(*RUNNER_RESTART_BACKOFF)
         try:
-            await runner.run(resume)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # one task's failure must never cancel its siblings
-            log.exception("runner of task %s crashed; it resumes from its state on the next agent start",
-                          runner.task_id)
+            while True:
+                try:
+                    await runner.run(resume)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # one task's failure must never cancel its siblings
+                    log.exception("runner of task %s crashed; resuming it in %.1fs", runner.task_id, backoff.delay)
+                await backoff.sleep()
+                last = runner.report()
+                runner = TaskRunner(self, runner.assignment, runner.hooks, self._on_report, self.settings.timeouts,
+                                    last)
+                self.runners[runner.task_id] = runner
+                resume = True
         finally:
             self.runners.pop(runner.task_id, None)
 
@@ -233,7 +246,7 @@ class Agent:
         Its tasks live on in their shims meanwhile, and a new containerd finds them again.
         """
         async with self._recovering:
-            delay = 0.1
+            backoff = Backoff(*RETRY_BACKOFF)
             while True:
                 try:
                     await self.runtime.version()
@@ -246,8 +259,7 @@ class Agent:
                         log.warning("containerd was gone: started it again")
                     except ContainerRuntimeError as e:
                         log.error("cannot restart containerd: %s", e)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5)
+                await backoff.sleep()
 
     # --- background work --------------------------------------------------------------------------
 
@@ -279,9 +291,7 @@ class Agent:
 
 
 def _stop_assignment(a: TaskAssignment) -> TaskAssignment:
-    from dataclasses import replace
-
-    return replace(a, generation=a.generation + 1, desired_status="STOPPED")
+    return dataclasses.replace(a, generation=a.generation + 1, desired_status=DESIRED_STOPPED)
 
 
 def _newest_mtime(path: Path) -> float:

@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from fargo.agent.backoff import Backoff
 from fargo.protocol.messages import ReportAck, TaskReport
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,7 @@ class Outbox:
 
     async def run(self, send: Callable[[list[TaskReport]], Awaitable[ReportAck]],
                   on_acked: Callable[[str, int], None]) -> None:
-        first, longest = RETRY_BACKOFF
-        delay = first
+        backoff = Backoff(*RETRY_BACKOFF)
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -44,11 +44,10 @@ class Outbox:
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:  # noqa: BLE001 - the control plane is away: keep the reports, retry
-                    log.warning("reports not delivered (%s); retrying in %.2fs", e, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, longest)
+                    log.warning("reports not delivered (%s); retrying in %.2fs", e, backoff.delay)
+                    await backoff.sleep()
                     continue
-                delay = first
+                backoff.reset()
                 progress = False
                 for arn, seq in ack.acked.items():
                     held = self._pending.get(arn)
@@ -57,4 +56,4 @@ class Outbox:
                         progress = True
                     on_acked(arn, seq)
                 if not progress:
-                    await asyncio.sleep(delay)  # nothing acked: do not spin
+                    await asyncio.sleep(backoff.first)  # nothing acked: do not spin

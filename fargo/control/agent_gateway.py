@@ -20,8 +20,9 @@ from fargo.protocol.messages import (AgentHello, AssignmentBatch, Lease, ReportA
 log = logging.getLogger("fargo.control")
 
 LEASE_SECONDS = 30.0
-# Another replica's changes ring no bell here: a waiting agent looks at the store this often as well.
-STORE_POLL_SECONDS = 1.0
+# Another replica's changes ring no bell here: a waiting agent looks at the store this often as well
+# (5 s: one replica today; each look costs a thread hop and a query, the idle CPU of a quiet Fargo).
+STORE_POLL_SECONDS = 5.0
 
 
 class InProcessControlPlane(ControlPlane):

@@ -91,6 +91,7 @@ def test_a_task_goes_through_fargates_lifecycle_and_stops_on_request(runner_farg
     for key in ("createdAt", "pullStartedAt", "pullStoppedAt", "startedAt", "connectivityAt"):
         assert key in task, key
     assert task["createdAt"] <= task["pullStartedAt"] <= task["pullStoppedAt"] <= task["startedAt"]
+    assert task["connectivityAt"] <= task["pullStartedAt"]  # images come in PENDING, after the ENI is attached
     eni = task["attachments"][0]
     assert eni["type"] == "ElasticNetworkInterface" and eni["status"] == "ATTACHED"
     details = {d["name"]: d["value"] for d in eni["details"]}

@@ -137,7 +137,7 @@ def test_a_local_task_missing_from_the_full_desired_set_is_stopped(tmp_path: Pat
     asyncio.run(body())
 
 
-def test_one_runner_crashing_neither_stops_its_siblings_nor_the_agent_loop(tmp_path: Path) -> None:
+def test_a_crashed_runner_is_resumed_and_neither_its_siblings_nor_the_agent_loop_notice(tmp_path: Path) -> None:
     async def body() -> None:
         cp, runtime, journal = LossyControlPlane(), FakeRuntime(), []
         agent = make_agent(tmp_path, cp, runtime, journal)
@@ -150,11 +150,15 @@ def test_one_runner_crashing_neither_stops_its_siblings_nor_the_agent_loop(tmp_p
 
         async def bug() -> None:
             raise RuntimeError("a bug in the engine")
-        agent.runners[bad.task_id]._stop = bug  # type: ignore[method-assign]
+        crashed = agent.runners[bad.task_id]
+        crashed._stop = bug  # type: ignore[method-assign]
         cp.stop(bad.task_arn)
-        while bad.task_id in agent.runners:
+        while agent.runners.get(bad.task_id) is crashed:
             await asyncio.sleep(0.005)
-        assert agent.ready
+        assert agent.ready and good.task_id in agent.runners
+        # the crashed runner is made again from what it knew, and StopTask still reaches the task
+        stopped = await cp.until(bad.task_arn, "STOPPED")
+        assert stopped.stop_code == "UserInitiated" and runtime.containers.get(stopped.containers[0].runtime_id) is None
         cp.stop(good.task_arn)
         await cp.until(good.task_arn, "STOPPED")
         await agent.close()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fargo import clock
+from fargo.agent.backoff import Backoff
 from fargo.agent.engine.container_spec import apply_overrides, runtime_id_for, runtime_spec
 from fargo.agent.engine.dependencies import ContainerProgress, Verdict, dependencies_verdict, stop_order
 from fargo.agent.hooks.base import (AttachmentState, ContainerRun, ContainerSpecContribution, HookPhase,
@@ -188,8 +189,6 @@ class TaskRunner:
     def _restore(self, r: TaskReport) -> None:
         """Known state as the last report before a restart had it."""
         self.status, self.seq = S(r.known_status), r.seq
-        if r.desired_status == DESIRED_STOPPED:
-            self.desired_status = DESIRED_STOPPED
         self.stop_code, self.stopped_reason, self.health_status = r.stop_code, r.stopped_reason, r.health_status
         self.connectivity = r.connectivity
         self._times = {k: getattr(r, k) for k in ("connectivity_at", "pull_started_at", "pull_stopped_at",
@@ -526,7 +525,7 @@ class TaskRunner:
 
     async def _deprovision(self) -> None:
         """Undo everything, retrying with backoff until nothing is left: only then is the task STOPPED."""
-        delay, longest = DEPROVISION_BACKOFF
+        backoff = Backoff(*DEPROVISION_BACKOFF)
         while True:
             problems: list[str] = []
             for run in self._containers.values():
@@ -543,10 +542,9 @@ class TaskRunner:
                     problems.append(f"{hook.name}: {e!r}")
             if not problems:
                 return
-            log.warning("task %s is not clean yet (retrying in %.1fs): %s", self.task_id, delay,
+            log.warning("task %s is not clean yet (retrying in %.1fs): %s", self.task_id, backoff.delay,
                         "; ".join(problems))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, longest)
+            await backoff.sleep()
 
 
 async def _quietly(work: Coroutine[Any, Any, None], task_id: str) -> None:
