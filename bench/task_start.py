@@ -37,8 +37,10 @@ STEPS = [
     ("ACTIVATING    pullStoppedAt -> startedAt", "pullStoppedAt", "startedAt"),
     ("total         createdAt -> startedAt", "createdAt", "startedAt"),
 ]
-SEQUENTIAL_POLL_S = 0.005
 TASK_TIMEOUT_S = 60.0
+# The engine issue's targets, against the baseline measured in the same run.
+SEQUENTIAL_TARGET = 1.15
+CONCURRENT_TARGET = 1.3
 BATCH_TIMEOUT_S = 180.0
 
 
@@ -128,18 +130,18 @@ def stop_all(ecs_for_thread: Callable[[], EcsJson], arns: list[str], threads: in
     in_threads(stop, arns, threads)
 
 
-def sequential_fargo(fargo: BenchFargo, n: int, stop_times: list[float]) -> list[Launch]:
+def sequential_fargo(fargo: BenchFargo, n: int, stop_times: list[float], poll_s: float) -> list[Launch]:
     ecs = EcsJson(fargo.port)
     launches = []
     for _ in range(n):
         sent = time.perf_counter()
         arn = ecs("RunTask", run_params(1))["tasks"][0]["taskArn"]
         launch = Launch(arn, sent)
-        launch.running_at = wait_for(ecs, {arn: launch}, "RUNNING", SEQUENTIAL_POLL_S, TASK_TIMEOUT_S)[arn]
+        launch.running_at = wait_for(ecs, {arn: launch}, "RUNNING", poll_s, TASK_TIMEOUT_S)[arn]
         launches.append(launch)
         stop_sent = time.perf_counter()
         ecs("StopTask", {"cluster": "default", "task": arn, "reason": "benchmark done"})
-        stopped = wait_for(ecs, {arn: Launch(arn, stop_sent)}, "STOPPED", SEQUENTIAL_POLL_S, TASK_TIMEOUT_S)[arn]
+        stopped = wait_for(ecs, {arn: Launch(arn, stop_sent)}, "STOPPED", poll_s, TASK_TIMEOUT_S)[arn]
         stop_times.append(stopped - stop_sent)
     return launches
 
@@ -285,6 +287,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sequential", type=int, default=20, help="tasks started one after another (%(default)s)")
     parser.add_argument("--concurrent", type=int, default=100, help="tasks started at once, 10 per RunTask (%(default)s)")
+    parser.add_argument("--poll-ms", type=float, default=5,
+                        help="DescribeTasks poll interval of the sequential runs; each poll costs Fargo ~3 ms of CPU, "
+                             "which on a small host competes with containerd's own start work (%(default)s)")
     parser.add_argument("--batch-poll-ms", type=float, default=50, help="DescribeTasks poll interval for the batch")
     args = parser.parse_args()
 
@@ -305,17 +310,20 @@ def main() -> int:
             print(f"Task start: Fargo pid {fargo.pid()} on {fargo.endpoint}; containerd {sock}")
             try:
                 # One untimed start of each kind warms the image's snapshots, the subnet bridges and ctr's caches.
-                sequential_fargo(fargo, 1, [])
+                sequential_fargo(fargo, 1, [], args.poll_ms / 1000)
                 sequential_ctr_run_rm(sock, 1)
                 sequential_ctr_run_detached(sock, 1)
 
                 stop_times: list[float] = []
-                seq = sequential_fargo(fargo, args.sequential, stop_times)
+                seq = sequential_fargo(fargo, args.sequential, stop_times, args.poll_ms / 1000)
                 ctr_rm = sequential_ctr_run_rm(sock, args.sequential)
                 ctr_d = sequential_ctr_run_detached(sock, args.sequential)
                 ctr_ds = sequential_ctr_run_detached(sock, args.sequential, seccomp=True)
-                batch = concurrent_fargo(fargo, args.concurrent, args.batch_poll_ms / 1000, launched)
-                ctr_batch = concurrent_ctr_run_detached(sock, args.concurrent)
+                if args.concurrent:
+                    batch = concurrent_fargo(fargo, args.concurrent, args.batch_poll_ms / 1000, launched)
+                    ctr_batch = concurrent_ctr_run_detached(sock, args.concurrent)
+                else:
+                    batch, ctr_batch = BatchResult([], float("nan"), float("nan")), float("nan")
             finally:
                 stop_everything_left(fargo, launched)
     finally:
@@ -328,7 +336,7 @@ def main() -> int:
     n, c = args.sequential, args.concurrent
     print()
     print(f"Sequential ({n} each; Fargo tasks are stopped and STOPPED before the next; polling every "
-          f"{SEQUENTIAL_POLL_S * 1000:.0f} ms)")
+          f"{args.poll_ms:.0f} ms)")
     print_table(["what", "p50 ms", "p95 ms", "min ms", "max ms"], [
         ("Fargo RunTask -> RUNNING (client)", ms(fargo_seq, 50), ms(fargo_seq, 95), ms(fargo_seq, 0), ms(fargo_seq, 100)),
         ("Fargo createdAt -> startedAt (server)", ms(server_seq, 50), ms(server_seq, 95), ms(server_seq, 0),
@@ -360,14 +368,15 @@ def main() -> int:
     print_table(["step", "seq p50", "seq p95", f"{c} conc p50", f"{c} conc p95"], step_rows)
     print()
     seq_ratio_d = percentile(fargo_seq, 50) / percentile(ctr_d, 50)
-    print("Ratios (Fargo p50 / ctr p50; target: sequential <= 1.5x `ctr run`, 100 concurrent RUNNING <= 20 s)")
+    batch_ratio = batch.all_running_s / ctr_batch
+    print(f"Ratios (Fargo p50 / ctr p50; targets: sequential <= {SEQUENTIAL_TARGET}x `ctr run -d`, {c} concurrent "
+          f"all RUNNING <= {CONCURRENT_TARGET}x {c} x `ctr run -d`)")
     print_table(["ratio", "value", "target met"], [
-        ("Fargo RunTask->RUNNING / ctr run -d", seq_ratio_d, "yes" if seq_ratio_d <= 1.5 else "NO"),
+        ("Fargo RunTask->RUNNING / ctr run -d", seq_ratio_d, "yes" if seq_ratio_d <= SEQUENTIAL_TARGET else "NO"),
         ("Fargo RunTask->RUNNING / ctr run --rm", percentile(fargo_seq, 50) / percentile(ctr_rm, 50), ""),
         ("Fargo RunTask->RUNNING / ctr run -d --seccomp", percentile(fargo_seq, 50) / percentile(ctr_ds, 50), ""),
-        (f"Fargo {c} concurrent all RUNNING / {c} x ctr run -d", batch.all_running_s / ctr_batch, ""),
-        (f"Fargo {c} concurrent, all RUNNING (s) / 20 s", batch.all_running_s / 20,
-         "yes" if batch.all_running_s <= 20 else "NO"),
+        (f"Fargo {c} concurrent all RUNNING / {c} x ctr run -d", batch_ratio,
+         "yes" if batch_ratio <= CONCURRENT_TARGET else "NO"),
     ])
     return 0
 
