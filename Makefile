@@ -7,7 +7,7 @@ FARGO := $(VENV)/bin/fargo
 DATA_DIR ?= /var/lib/fargo
 ENDPOINT ?= http://127.0.0.1:8400
 APT_PACKAGES := containerd runc tini iproute2 nftables e2fsprogs busybox-static python3-venv
-TEST_APT_PACKAGES := postgresql
+TEST_APT_PACKAGES := postgresql iperf3
 TEST_IMAGE := build/busybox.tar
 # Pinned versions of every Python dependency; `make lock` refreshes them on purpose.
 CONSTRAINTS := constraints.txt

@@ -36,6 +36,44 @@ class EniPlan:
     private_dns_name: str
     security_groups: list[str] = field(default_factory=list)
     assign_public_ip: bool = False
+    vpc_id: str = ""
+    vpc_cidr: str = ""
+
+
+@dataclass(frozen=True)
+class RulePolicy:
+    """One security group rule, as the host enforces it.
+
+    `protocol` is "tcp", "udp", "icmp", "-1" (everything) or another IP protocol number as a string. Ports are
+    inclusive; -1/-1 means all ports (for icmp: from_port is the ICMP type, to_port the code, -1 = any).
+    The peer is a CIDR or the members of a group (`peer_group`); exactly one of the two is set.
+    """
+
+    protocol: str
+    from_port: int = -1
+    to_port: int = -1
+    cidr: str | None = None
+    peer_group: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupPolicy:
+    """A security group: its rules and the private IPs of the ENIs (in its VPC) that are members of it."""
+
+    group_id: str
+    ingress: list[RulePolicy] = field(default_factory=list)
+    egress: list[RulePolicy] = field(default_factory=list)
+    member_ips: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VpcPolicy:
+    """What an agent needs of a VPC: its CIDR and every security group of it that a live ENI uses or that
+    such a group references."""
+
+    vpc_id: str
+    cidr: str
+    groups: list[GroupPolicy] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -136,6 +174,9 @@ class AssignmentBatch:
     generation: int
     assignments: list[TaskAssignment]
     full: bool = False
+    # The security-group policy of every VPC the agent has live tasks in, whole each time: the agent applies
+    # one that differs from what it holds (a rule change bumps the generation, so it arrives within a poll).
+    networks: list[VpcPolicy] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
