@@ -53,6 +53,8 @@ class Config:
     latest_platform: str = "1.4.0"
     account_id: str = DEFAULT_ACCOUNT_ID
     region: str = DEFAULT_REGION
+    # `--dns-upstream IP[:PORT]`: where the VPC resolvers forward; empty means the host's /etc/resolv.conf.
+    dns_upstreams: tuple[str, ...] = ()
 
     @property
     def database_url(self) -> str:

@@ -24,8 +24,10 @@ from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
 from fargo.control.task_definitions.registry import TaskDefinitionRegistry
 from fargo.control.tasks import EMBEDDED_AGENT_ID, Tasks
+from fargo.control.vpcs.network import Network
 from fargo.runtime.client import Containerd
 from fargo.runtime.containerd_daemon import ensure_containerd
+from fargo.network.vpc_resolver import parse_upstream
 from fargo.store.database import Store
 
 log = logging.getLogger("fargo")
@@ -37,7 +39,8 @@ class Fargo:
         self.config = config
         self.store = Store(config.database_url)
         self.ctx = ControlContext(config, self.store)
-        self.tasks = Tasks(self.ctx, Clusters(self.ctx), TaskDefinitionRegistry(self.ctx))
+        self.network = Network(self.ctx)
+        self.tasks = Tasks(self.ctx, Clusters(self.ctx), TaskDefinitionRegistry(self.ctx), self.network)
         self.runtime: Containerd | None = None
         self.agent: Agent | None = None
         self._runner: web.AppRunner | None = None
@@ -47,19 +50,23 @@ class Fargo:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.store.migrate)
+        await asyncio.to_thread(self.network.ensure_default)
         address = await asyncio.to_thread(ensure_containerd, cfg.data_dir, cfg.containerd_address)
         self.runtime = await Containerd.connect(address, CONTAINERD_NAMESPACE)
         log.info("containerd at %s (namespace %s)", address, CONTAINERD_NAMESPACE)
         settings = AgentSettings(
             data_dir=cfg.data_dir, region=cfg.region, vpc_cidr=cfg.network.cidr,
             availability_zones=sorted({s.availability_zone for s in cfg.network.subnets}),
-            containerd_address=cfg.containerd_address, agent_id=EMBEDDED_AGENT_ID)
-        self.agent = Agent(self.runtime, settings, InProcessControlPlane(self.ctx, self.tasks))
+            containerd_address=cfg.containerd_address, agent_id=EMBEDDED_AGENT_ID,
+            dns_upstreams=tuple(parse_upstream(u) for u in cfg.dns_upstreams))
+        gateway = InProcessControlPlane(self.ctx, self.tasks, self.network)
+        self.network.on_change = gateway.network_changed  # a rule change wakes the agents' polls
+        self.agent = Agent(self.runtime, settings, gateway)
         await self.agent.start()
         self._purge = asyncio.create_task(self._purge_stopped_tasks())
 
         ecs = EcsApi(self.ctx, self.tasks)
-        ec2 = Ec2Api(cfg, self.tasks.used_ip_count)
+        ec2 = Ec2Api(self.network)
         edge = EdgeServer([ecs.service(), ec2.service()], self._health)
         edge.add_routes(FargoRoutes(cfg.data_dir, self.runtime, self.tasks, self.agent).routes())
         self._runner = web.AppRunner(edge.app, access_log=None)

@@ -26,7 +26,8 @@ from fargo.agent.hooks.base import HostFacilities, TaskHook
 from fargo.agent.outbox import Outbox
 from fargo.agent.reconcile import remove_orphans
 from fargo.network.host_routes import ensure_vpc_guard
-from fargo.network.subnet_bridge import ensure_subnet_bridge
+from fargo.agent.vpc_networks import VpcNetworks
+from fargo.network.vpc_resolver import VpcResolver, host_upstreams
 from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
 from fargo.protocol.control_plane import ControlPlane
 from fargo.protocol.messages import DESIRED_STOPPED, AgentHello, ReportAck, TaskAssignment, TaskReport, task_id_of
@@ -54,6 +55,7 @@ class AgentSettings:
     network_prefix: str = "fg"
     agent_id: str | None = None  # None: an id of its own, made once and kept under DATA_DIR/agent/
     containerd_address: str | None = None  # None: Fargo's own containerd under data_dir, restarted if it dies
+    dns_upstreams: tuple[tuple[str, int], ...] = ()  # the VPC resolvers forward here; () = the host's resolvers
     timeouts: EngineTimeouts = field(default_factory=lambda: EngineTimeouts(
         create=float(os.environ.get("FARGO_CONTAINER_CREATE_TIMEOUT", 240)),
         start=float(os.environ.get("FARGO_CONTAINER_START_TIMEOUT", 180))))
@@ -76,8 +78,8 @@ class Agent:
         self._outbox = Outbox()
         self._stopped: set[str] = set()  # ran to STOPPED here; their report may not be acked yet
         self._oom: set[str] = set()
-        self._subnets_ready: set[str] = set()
-        self._subnet_locks: dict[str, asyncio.Lock] = {}
+        upstreams = list(settings.dns_upstreams) or host_upstreams()
+        self.networks = VpcNetworks(settings.region, VpcResolver(settings.region, upstreams), self.network_prefix)
         self._recovering = asyncio.Lock()
         self._ready = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
@@ -108,6 +110,7 @@ class Agent:
                 await self._main
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
+        await self.networks.close()
 
     async def _run(self) -> None:
         try:
@@ -139,6 +142,7 @@ class Agent:
         while True:
             batch = await self._retrying(lambda: self.control_plane.assignments(self.agent_id, since,
                                                                                 ASSIGNMENT_WAIT_SECONDS))
+            await self.networks.set_policies(batch.networks)  # before new tasks attach to their VPC
             for assignment in batch.assignments:
                 self._assign(assignment)
             if batch.full:
@@ -223,13 +227,10 @@ class Agent:
 
     # --- host facilities (hooks.base.HostFacilities) ----------------------------------------------
 
-    async def ensure_subnet(self, subnet_id: str, cidr: str) -> None:
-        # One at a time per subnet: tasks resumed together after a restart would otherwise race to make
-        # the same bridge (a route added before its address: ENETUNREACH).
-        async with self._subnet_locks.setdefault(subnet_id, asyncio.Lock()):
-            if subnet_id not in self._subnets_ready:
-                await asyncio.to_thread(ensure_subnet_bridge, subnet_id, cidr, 9001, prefix=self.network_prefix)
-                self._subnets_ready.add(subnet_id)
+    def live_vpc_ids(self) -> set[str]:
+        """The VPCs of every task this agent knows: reconcile keeps their routers, even before a resumed
+        task has attached again."""
+        return {runner.assignment.eni.vpc_id for runner in self.runners.values()}
 
     def task_dir(self, task_id: str) -> Path:
         return self.settings.data_dir / "tasks" / task_id

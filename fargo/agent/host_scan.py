@@ -1,6 +1,7 @@
-"""What the host holds for Fargo's tasks, read from the kernel: task network namespaces and host veths, task
-cgroups in every hierarchy, mounts below a data dir; and the unmounting of such mounts. Reconciliation
-compares this with the tasks it knows; nothing here decides on its own what is stale.
+"""What the host holds for Fargo's tasks, read from the kernel: task network namespaces and their veths (ports
+in the VPC routers, or host veths an older Fargo left), task cgroups in every hierarchy, mounts below a data
+dir; and the unmounting of such mounts. Reconciliation compares this with the tasks it knows; nothing here
+decides on its own what is stale.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class UnmountFailed(OSError):
 
 @dataclass(frozen=True)
 class HostTaskState:
-    """One look at the host: which task ids own a namespace, a host veth or a cgroup, and the data dir's mounts."""
+    """One look at the host: which task ids own a namespace, a veth or a cgroup, and the data dir's mounts."""
 
     netns: frozenset[str]
     veths: frozenset[str]
@@ -46,10 +47,10 @@ class HostTaskState:
 
 
 def scan_host(data_dir: Path, prefix: str = DEFAULT_PREFIX) -> HostTaskState:
-    enis = list_task_enis(prefix)  # one netlink dump for namespaces and veths together
+    enis = list_task_enis(prefix)  # namespaces and veths together
     return HostTaskState(
         netns=frozenset(e.task_id for e in enis if e.netns_path is not None),
-        veths=frozenset(e.task_id for e in enis if e.host_veth is not None),
+        veths=frozenset(e.task_id for e in enis if e.router_port is not None),
         cgroups=frozenset(task_cgroup_ids()),
         mounts=tuple(mounts_under(data_dir)),
     )
@@ -61,8 +62,8 @@ def task_netns_ids(prefix: str = DEFAULT_PREFIX) -> list[str]:
 
 
 def task_veth_ids(prefix: str = DEFAULT_PREFIX) -> list[str]:
-    """Task ids that have a host veth (found by its alias, the task's namespace name)."""
-    return [e.task_id for e in list_task_enis(prefix) if e.host_veth is not None]
+    """Task ids that have a veth outside their namespace (found by its alias, the task's namespace name)."""
+    return [e.task_id for e in list_task_enis(prefix) if e.router_port is not None]
 
 
 def task_cgroup_ids() -> list[str]:

@@ -1,17 +1,20 @@
 """After a restart, remove from the host what belongs to no task this agent knows: containerd containers
-and snapshots, task ENIs (namespaces and veths), task cgroups in every hierarchy, and mounts under the
-data dir. Host-wide resources claimed by another live Fargo on this host are left alone (`host_claims`).
+and snapshots, task ENIs (namespaces and router ports), the routers of VPCs it keeps no task in, task cgroups
+in every hierarchy, and mounts under the data dir. Host-wide resources claimed by another live Fargo on this
+host are left alone (`host_claims`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fargo.agent import host_claims, host_scan
 from fargo.agent.task_cgroup import list_task_cgroups, remove_task_cgroup
 from fargo.network.task_eni import delete_task_eni_async, list_task_enis_async
+from fargo.network.vpc_router import VpcRouterError, delete_vpc_router_async, list_vpc_routers_async
 from fargo.runtime.errors import ContainerRuntimeError
 
 if TYPE_CHECKING:
@@ -52,10 +55,7 @@ async def remove_orphans(agent: Agent) -> None:
                     log.warning("could not remove snapshot %s: %s", key, e)
     except ContainerRuntimeError as e:
         log.warning("could not reconcile containerd: %s", e)
-    for eni in await list_task_enis_async(agent.network_prefix):
-        if orphan(eni.task_id):
-            log.info("removing orphaned ENI of task %s", eni.task_id)
-            await delete_task_eni_async(eni.task_id, prefix=agent.network_prefix)
+    await remove_orphan_networks(agent.network_prefix, is_orphan=orphan, live_vpc_ids=agent.live_vpc_ids)
     for task_id in await asyncio.to_thread(list_task_cgroups):
         if orphan(task_id):
             try:
@@ -72,6 +72,27 @@ async def remove_orphans(agent: Agent) -> None:
     for task_id in host_claims.claimed_by(data_dir):
         if task_id not in known:
             host_claims.release(task_id)
+
+
+async def remove_orphan_networks(prefix: str, *, is_orphan: Callable[[str], bool],
+                                 live_vpc_ids: Callable[[], set[str]]) -> None:
+    """Delete the orphans' task ENIs, then the routers of VPCs without a live task here.
+
+    A router that still holds a task port (a task of another Fargo on this host, or one not yet resumed)
+    is kept: only an unused router goes.
+    """
+    for eni in await list_task_enis_async(prefix):
+        if is_orphan(eni.task_id):
+            log.info("removing orphaned ENI of task %s", eni.task_id)
+            await delete_task_eni_async(eni.task_id, prefix=prefix)
+    for vpc_id in await list_vpc_routers_async(prefix):
+        if vpc_id in live_vpc_ids():  # asked each time: a task may have been assigned meanwhile
+            continue
+        try:
+            if await delete_vpc_router_async(vpc_id, prefix=prefix, if_unused=True):
+                log.info("removed the router of %s: no task of this agent is in it", vpc_id)
+        except VpcRouterError as e:
+            log.warning("could not remove the router of %s: %s", vpc_id, e)
 
 
 def _is_container_snapshot(key: str) -> bool:

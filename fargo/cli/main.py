@@ -13,6 +13,17 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="the running Fargo (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:8400)")
 
 
+def _dns_upstream(text: str) -> str:
+    """Checks `--dns-upstream` as it is parsed, so a typo stops `fargo up` with a clear message."""
+    from fargo.network.vpc_resolver import parse_upstream  # lazily: other subcommands need no DNS code
+
+    try:
+        parse_upstream(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fargo", description="Run Amazon ECS tasks the way AWS Fargate does.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -26,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="what platformVersion LATEST means (%(default)s)")
     up.add_argument("--account-id", default=DEFAULT_ACCOUNT_ID)
     up.add_argument("--region", default=DEFAULT_REGION)
+    up.add_argument("--dns-upstream", action="append", default=[], type=_dns_upstream, metavar="IP[:PORT]",
+                    help="resolver the VPC DNS (base + 2) forwards other names to; repeatable, tried in order "
+                         "(default: the nameservers of the host's /etc/resolv.conf)")
     up.add_argument("--log-level", default="INFO")
 
     image = sub.add_parser("image", help="images in Fargo's containerd namespace")

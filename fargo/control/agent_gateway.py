@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Protocol
 
 from fargo.control.context import ControlContext
 from fargo.control.task_assignments import build_assignment
@@ -15,7 +16,7 @@ from fargo.control.task_reports import merge_reports
 from fargo.control.tasks import Tasks
 from fargo.protocol.control_plane import ControlPlane
 from fargo.protocol.messages import (AgentHello, AssignmentBatch, Lease, ReportAck, TaskAssignment, TaskReport,
-                                     from_json, to_json)
+                                     VpcPolicy, from_json, to_json)
 
 log = logging.getLogger("fargo.control")
 
@@ -25,11 +26,23 @@ LEASE_SECONDS = 30.0
 STORE_POLL_SECONDS = 5.0
 
 
+class AgentNetworks(Protocol):
+    """The VPC side an agent needs (fargo.control.vpcs.Network)."""
+
+    def vpc_ids_of_agent(self, agent_id: str) -> list[str]: ...
+
+    def vpc_policies(self, vpc_ids: list[str]) -> list[VpcPolicy]: ...
+
+
 class InProcessControlPlane(ControlPlane):
-    def __init__(self, ctx: ControlContext, tasks: Tasks, poll_seconds: float = STORE_POLL_SECONDS) -> None:
+    def __init__(self, ctx: ControlContext, tasks: Tasks, network: AgentNetworks,
+                 poll_seconds: float = STORE_POLL_SECONDS) -> None:
         self.ctx = ctx
         self.tasks = tasks
+        self.network = network
         self.poll_seconds = poll_seconds
+        self._loop = asyncio.get_running_loop()
+        self._networks_sent: dict[str, list[VpcPolicy]] = {}  # by agent: the policies of its last batch
         self.agents: dict[str, AgentHello] = {}  # by agent id, as each last said hello
         self.last_seen: dict[str, float] = {}  # agent id -> monotonic time of its last call
 
@@ -48,7 +61,9 @@ class InProcessControlPlane(ControlPlane):
             seen = self.tasks.changes.count(agent_id)
             batch = await asyncio.to_thread(self._batch, agent_id, since)
             remaining = deadline - time.monotonic()
-            if batch.assignments or batch.full or remaining <= 0:
+            if batch.assignments or batch.full or remaining <= 0 \
+                    or batch.networks != self._networks_sent.get(agent_id):
+                self._networks_sent[agent_id] = batch.networks
                 return batch
             await self.tasks.changes.wait(agent_id, seen, min(remaining, self.poll_seconds))
 
@@ -61,6 +76,12 @@ class InProcessControlPlane(ControlPlane):
         if outcome.stopped:
             self.tasks.notify_stopped(outcome.stopped)
         return ReportAck(acked=dict(outcome.acked))
+
+    def network_changed(self) -> None:
+        """Security groups or rules changed (from any thread): every agent's waiting poll looks again, so a
+        rule reaches running tasks within a poll's round trip."""
+        for agent_id in list(self.agents):
+            asyncio.run_coroutine_threadsafe(self.tasks.changes.changed(agent_id), self._loop)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -79,7 +100,9 @@ class InProcessControlPlane(ControlPlane):
                 continue
             assignments.append(build_assignment(record.doc, record.generation, definition))
             generation = max(generation, record.generation)
-        return AssignmentBatch(generation=generation, assignments=assignments, full=since is None)
+        networks = self.network.vpc_policies(self.network.vpc_ids_of_agent(agent_id))
+        return AssignmentBatch(generation=generation, assignments=assignments, full=since is None,
+                               networks=from_json(list[VpcPolicy], to_json(networks)))
 
     def _seen(self, agent_id: str) -> None:
         self.last_seen[agent_id] = time.monotonic()

@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 from collections import defaultdict
 
+from fargo.config import DefaultNetwork
 from fargo.control.task_definitions.sizes import parse_task_cpu, parse_task_memory
 from fargo.protocol.messages import EniPlan, TaskAssignment, from_json, task_id_of, to_json
 
+_DEFAULT = DefaultNetwork()
 PRIVATE = "_fargo"  # the part of a task document the API never shows: the ENI plan
 
 
@@ -34,7 +36,9 @@ def build_assignment(doc: dict, generation: int, task_definition: dict) -> TaskA
         availability_zone=private.get("availabilityZone") or doc["availabilityZone"], ip=private["ip"],
         mac=private["mac"], private_dns_name=private["privateDnsName"],
         security_groups=list(private.get("securityGroups") or []),
-        assign_public_ip=bool(private.get("assignPublicIp", False)))
+        assign_public_ip=bool(private.get("assignPublicIp", False)),
+        # (tasks from before VPCs could be made are all in the default VPC)
+        vpc_id=private.get("vpcId", _DEFAULT.vpc_id), vpc_cidr=private.get("vpcCidr", _DEFAULT.cidr))
     assignment = TaskAssignment(
         task_arn=doc["taskArn"], cluster_arn=doc["clusterArn"], generation=generation,
         desired_status=doc["desiredStatus"], platform_version=doc["platformVersion"],

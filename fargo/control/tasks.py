@@ -13,17 +13,16 @@ import random
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from fargo import clock
 from fargo.errors import (ClientException, InvalidParameterException,
                               PlatformTaskDefinitionIncompatibilityException)
 from fargo.control.pagination import next_token, page_bounds
 from fargo.arns import parse_ecs_arn
-from fargo.config import Subnet
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
-from fargo.control.task_assignments import PRIVATE, AssignmentChanges
+from fargo.control.task_assignments import PRIVATE, AssignmentChanges, eni_id_of
 from fargo.control.task_definitions.registry import TaskDefinitionRegistry
 from fargo.control.task_definitions.registration import check_platform_supports, task_size_supported
 from fargo.control.task_definitions.sizes import parse_task_cpu, parse_task_memory
@@ -39,12 +38,33 @@ EMBEDDED_AGENT_ID = "embedded"
 _STARTED_BY = re.compile(r"^[A-Za-z0-9/_-]{1,128}$")
 
 
+class SubnetChoice(Protocol):
+    subnet_id: str
+    cidr: str
+    availability_zone: str
+
+
+class AwsvpcChoice(Protocol):
+    vpc_id: str
+    vpc_cidr: str
+    subnets: list[SubnetChoice]
+    security_groups: list[str]
+    assign_public_ip: bool
+
+
+class TaskNetworks(Protocol):
+    """What RunTask needs of the VPCs (fargo.control.vpcs.Network)."""
+
+    def resolve_awsvpc(self, awsvpc: dict | None) -> AwsvpcChoice: ...
+
+
 class Tasks:
     def __init__(self, ctx: ControlContext, clusters: Clusters, registry: TaskDefinitionRegistry,
-                 agent_id: str = EMBEDDED_AGENT_ID) -> None:
+                 network: TaskNetworks, agent_id: str = EMBEDDED_AGENT_ID) -> None:
         self.ctx = ctx
         self.clusters = clusters
         self.registry = registry
+        self.network = network
         self.agent_id = agent_id  # the agent new tasks go to (one for now: placement comes later)
         self.changes = AssignmentChanges()  # rung when this process changes an agent's desired set
         self.on_stopped: list[Callable[[dict], None]] = []  # called with the public document
@@ -106,7 +126,7 @@ class Tasks:
             raise PlatformTaskDefinitionIncompatibilityException(
                 "One or more of the requested capabilities are not supported.")
         self._check_container_overrides(td, overrides)
-        subnets = self._subnets(td, p.get("networkConfiguration"))
+        awsvpc = self.network.resolve_awsvpc((p.get("networkConfiguration") or {}).get("awsvpcConfiguration"))
         started_by = p.get("startedBy")
         if started_by is not None and not _STARTED_BY.match(started_by):
             raise InvalidParameterException(
@@ -119,18 +139,17 @@ class Tasks:
             if previous:
                 return {"tasks": [self._public(t) for t in previous], "failures": []}, False
 
-        vpc = p["networkConfiguration"]["awsvpcConfiguration"]
         tasks, failures = [], []
-        for _ in range(count):
-            subnet = random.choice(subnets)
+        for subnet in _spread_over_zones(awsvpc.subnets, count):
             task_id = uuid.uuid4().hex
             task_arn = self.ctx.arns.task(cluster["clusterName"], task_id)
             try:
                 with self.ctx.store.task_writes() as w:
                     ip = w.allocate_ip(subnet.subnet_id, subnet.cidr, task_arn)
                     task = self._new_task(cluster, td, p, platform.version, cpu, memory, subnet, task_id, ip,
-                                          vpc, capacity_provider)
+                                          awsvpc, capacity_provider)
                     w.insert(task, task_id, td["family"], token, self.agent_id)
+                    w.insert_network_interface(_eni_row(task))
             except SubnetFullError:
                 failures.append({"arn": cluster["clusterArn"], "reason": "RESOURCE:ENI",
                                  "detail": f"Subnet {subnet.subnet_id} has no free IP address."})
@@ -250,30 +269,9 @@ class Tasks:
                 raise InvalidParameterException(
                     f"Override for container named {o.get('name')} is not a container in the TaskDefinition.")
 
-    def _subnets(self, td: dict, network_configuration: dict | None) -> list[Subnet]:
-        vpc = (network_configuration or {}).get("awsvpcConfiguration")
-        if not vpc:  # every Fargate task is awsvpc
-            raise InvalidParameterException(
-                "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
-        known = {s.subnet_id: s for s in self.ctx.config.network.subnets}
-        wanted = vpc["subnets"]
-        if not 1 <= len(wanted) <= 16:
-            raise InvalidParameterException("subnets can have at least 1 and at most 16 items.")
-        missing = [s for s in wanted if s not in known]
-        if missing:
-            raise InvalidParameterException(
-                f"Error retrieving subnet information for {missing}: The subnet ID '{missing[0]}' does not exist "
-                "(ErrorCode: InvalidSubnetID.NotFound)")
-        groups = vpc.get("securityGroups") or []
-        bad = [g for g in groups if g != self.ctx.config.network.security_group_id]
-        if bad:
-            raise InvalidParameterException(
-                f"Error retrieving security group information for {bad}: The security group '{bad[0]}' does not "
-                "exist (ErrorCode: InvalidGroup.NotFound)")
-        return [known[s] for s in wanted]
-
     def _new_task(self, cluster: dict, td: dict, p: dict, platform_version: str, cpu: str, memory: str,
-                  subnet: Subnet, task_id: str, ip: str, vpc: dict, capacity_provider: str | None) -> dict:
+                  subnet: SubnetChoice, task_id: str, ip: str, awsvpc: AwsvpcChoice,
+                  capacity_provider: str | None) -> dict:
         cluster_name = cluster["clusterName"]
         task_arn = self.ctx.arns.task(cluster_name, task_id)
         overrides = p.get("overrides") or {}
@@ -321,8 +319,8 @@ class Tasks:
             PRIVATE: {"subnetId": subnet.subnet_id, "subnetCidr": subnet.cidr, "ip": ip, "mac": mac,
                       "attachmentId": attachment_id, "availabilityZone": subnet.availability_zone,
                       "privateDnsName": private_dns_name(ip, self.ctx.config.region),
-                      "securityGroups": vpc.get("securityGroups") or [self.ctx.config.network.security_group_id],
-                      "assignPublicIp": vpc.get("assignPublicIp") == "ENABLED"},
+                      "securityGroups": list(awsvpc.security_groups), "assignPublicIp": awsvpc.assign_public_ip,
+                      "vpcId": awsvpc.vpc_id, "vpcCidr": awsvpc.vpc_cidr},
         }
         if capacity_provider:
             task["capacityProviderName"] = capacity_provider
@@ -335,3 +333,24 @@ class Tasks:
         out = {k: v for k, v in task.items() if k != PRIVATE}
         out.setdefault("tags", [])
         return out
+
+
+def _spread_over_zones(subnets: list[SubnetChoice], count: int) -> list[SubnetChoice]:
+    """A subnet for each of `count` tasks: the zones of the given subnets in turn, from a random start (as ECS
+    spreads a RunTask's tasks across Availability Zones), and a random subnet within each zone."""
+    zones: dict[str, list[SubnetChoice]] = {}
+    for subnet in subnets:
+        zones.setdefault(subnet.availability_zone, []).append(subnet)
+    order = sorted(zones)
+    first = random.randrange(len(order))
+    return [random.choice(zones[order[(first + i) % len(order)]]) for i in range(count)]
+
+
+def _eni_row(task: dict) -> dict:
+    """The task ENI's row for the EC2 API (DescribeNetworkInterfaces, subnet counts, security groups)."""
+    private = task[PRIVATE]
+    return {"eni_id": eni_id_of(task["taskArn"].rsplit("/", 1)[-1]), "attachment_id": private["attachmentId"],
+            "task_arn": task["taskArn"], "subnet_id": private["subnetId"], "vpc_id": private["vpcId"],
+            "availability_zone": private["availabilityZone"], "ip": private["ip"], "mac": private["mac"],
+            "private_dns_name": private["privateDnsName"], "group_ids": list(private["securityGroups"]),
+            "assign_public_ip": private["assignPublicIp"], "attach_time": task["createdAt"]}

@@ -1,4 +1,5 @@
-"""Address management for task ENIs as pure functions: which IP a task gets, its gateway, MAC and DNS name.
+"""Address management as pure functions: which IP a task gets, its gateway, MAC and DNS name, the VPC's
+resolver and metadata addresses, and the transit network of each VPC router's uplink.
 
 Follows AWS's VPC rules: in every subnet the first four addresses and the last one are reserved.
 """
@@ -10,6 +11,11 @@ import ipaddress
 # AWS reserves .0 (network), .1 (VPC router), .2 (DNS), .3 (future use) and the broadcast address.
 _RESERVED_AT_START = 4
 _RESERVED_AT_END = 1
+# The task metadata and credentials endpoint, as on Fargate; every VPC router holds it.
+METADATA_IP = "169.254.170.2"
+# Link-local space for the /30 between the host and each VPC router: never routed, never seen by tasks.
+TRANSIT_RANGE = ipaddress.IPv4Network("169.254.240.0/20")
+_TRANSIT_PREFIX = 30
 
 
 class SubnetFullError(RuntimeError):
@@ -48,6 +54,27 @@ def allocate_ip(subnet_cidr: str, in_use: set[str]) -> str:
 def usable_address_count(subnet_cidr: str) -> int:
     """How many ENI addresses the subnet holds (a /24 holds 251)."""
     return subnet_network(subnet_cidr).num_addresses - _RESERVED_AT_START - _RESERVED_AT_END
+
+
+def vpc_network(vpc_cidr: str) -> ipaddress.IPv4Network:
+    """The VPC's CIDR block as an IPv4 network; host bits must be zero."""
+    network = ipaddress.ip_network(vpc_cidr, strict=True)
+    if not isinstance(network, ipaddress.IPv4Network):
+        raise ValueError(f"VPC CIDR block {vpc_cidr!r} is not IPv4")
+    return network
+
+
+def resolver_ip(vpc_cidr: str) -> str:
+    """AmazonProvidedDNS: the VPC's base address + 2, e.g. 10.213.0.2 for 10.213.0.0/16."""
+    return str(vpc_network(vpc_cidr).network_address + 2)
+
+
+def allocate_transit(in_use: set[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    """The lowest /30 of TRANSIT_RANGE that overlaps nothing in `in_use` (the host keeps .1, the router .2)."""
+    for candidate in TRANSIT_RANGE.subnets(new_prefix=_TRANSIT_PREFIX):
+        if not any(candidate.overlaps(used) for used in in_use):
+            return candidate
+    raise RuntimeError(f"no free /{_TRANSIT_PREFIX} left in {TRANSIT_RANGE} for another VPC router")
 
 
 def gateway_ip(subnet_cidr: str) -> str:

@@ -72,9 +72,58 @@ def run_in_netns(path: str, work: Callable[[], T]) -> T:
     return _in_new_thread(entered)
 
 
+def start_in_netns(
+    path: str | None, work: Callable[[], None], on_error: Callable[[BaseException], None]
+) -> threading.Thread:
+    """Start a daemon thread that enters the namespace at `path` (None: stays in this one) and calls `work`.
+
+    For work whose caller needs a result before the thread is done (`work` signals it). If entering fails,
+    `work` is not called and `on_error` gets the error.
+    """
+
+    def entered() -> None:
+        try:
+            if path is not None:
+                _enter(path)
+        except BaseException as error:
+            on_error(error)
+            return
+        work()
+
+    thread = threading.Thread(target=entered, name="fargo-netns", daemon=True)
+    thread.start()
+    return thread
+
+
 def socket_in_netns(path: str, family: int, kind: int, proto: int = 0) -> socket.socket:
     """A socket that lives in the namespace at `path`, usable from any thread."""
     return run_in_netns(path, lambda: socket.socket(family, kind, proto))
+
+
+def set_sysctls(values: dict[str, str]) -> None:
+    """Write /proc/sys entries (e.g. `net/ipv4/ip_forward`) of the calling thread's namespace where they differ.
+
+    Call it through `run_in_netns` for another namespace: /proc/sys/net shows the opener's namespace.
+    """
+    for key, value in values.items():
+        path = f"/proc/sys/{key}"
+        with open(path, "r+") as entry:
+            if entry.read().strip() != value:
+                entry.seek(0)
+                entry.write(value)
+
+
+def read_sysctl(key: str) -> str:
+    with open(f"/proc/sys/{key}") as entry:
+        return entry.read().strip()
+
+
+def link_names() -> set[str]:
+    """The interface names of the calling thread's namespace, from /proc/thread-self/net/dev (no netlink)."""
+    # /proc/thread-self, not /proc/self: the latter shows the thread-group leader's namespace.
+    with open("/proc/thread-self/net/dev") as table:
+        lines = table.read().splitlines()[2:]
+    return {line.partition(":")[0].strip() for line in lines}
 
 
 def _ensure_netns_dir() -> None:

@@ -1,4 +1,4 @@
-"""Route-netlink handles (pyroute2 `IPRoute`) for the host namespace and for sockets born in a task namespace.
+"""Route-netlink handles (pyroute2 `IPRoute`) for the host namespace and for sockets born in another namespace.
 
 pyroute2's sync `IPRoute` runs a private event loop, so these must be used from plain threads, never from a
 thread that is running asyncio (use the `*_async` functions of this package there).
@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-__all__ = ["IPRoute", "NetlinkError", "host_rtnl", "rtnl_over", "is_error"]
+from fargo.network.netns import socket_in_netns
+
+__all__ = ["IPRoute", "NetlinkError", "host_rtnl", "netns_rtnl", "rtnl_over", "is_error"]
 
 _per_thread = threading.local()
 
@@ -53,6 +55,17 @@ def rtnl_over(sock: socket.socket) -> Iterator[IPRoute]:
             handle.close()
     finally:
         sock.close()
+
+
+@contextmanager
+def netns_rtnl(netns_path: str) -> Iterator[IPRoute]:
+    """A handle inside the namespace at `netns_path`, for this block only (about 1.2 ms to open).
+
+    It is not kept: an open netlink socket would keep the namespace alive after its name is removed.
+    """
+    _refuse_event_loop_thread()
+    with rtnl_over(socket_in_netns(netns_path, socket.AF_NETLINK, socket.SOCK_DGRAM)) as handle:
+        yield handle
 
 
 def _refuse_event_loop_thread() -> None:

@@ -365,6 +365,34 @@ class TaskWrites:
             return ip
         raise SubnetFullError(subnet_cidr)
 
+    def insert_network_interface(self, row: dict) -> None:
+        """The task ENI of an address allocated in this transaction (keys: the `network_interfaces` columns;
+        `group_ids` a list, `public_ip` optional).
+
+        The subnet and groups are locked for share first, so a DeleteSubnet or DeleteSecurityGroup of another
+        replica waits for this transaction and then sees the ENI; LookupError when one of them is gone."""
+        n, s, g = schema.network_interfaces, schema.subnets, schema.security_groups
+        group_ids = list(row.get("group_ids") or [])
+        if self._c.execute(select(s.c.subnet_id).where(s.c.subnet_id == row["subnet_id"])
+                           .with_for_update(read=True)).first() is None:
+            raise LookupError(f"subnet {row['subnet_id']} does not exist")
+        found = {r[0] for r in self._c.execute(select(g.c.group_id).where(g.c.group_id.in_(group_ids))
+                                               .with_for_update(read=True))}
+        missing = [group_id for group_id in group_ids if group_id not in found]
+        if missing:
+            raise LookupError(f"security group {missing[0]} does not exist")
+        self._c.execute(insert(n).values(
+            eni_id=row["eni_id"], attachment_id=row["attachment_id"], task_arn=row["task_arn"],
+            subnet_id=row["subnet_id"], vpc_id=row["vpc_id"], availability_zone=row["availability_zone"],
+            ip=row["ip"], mac=row["mac"], private_dns_name=row["private_dns_name"], group_ids=group_ids,
+            assign_public_ip=bool(row.get("assign_public_ip", False)), public_ip=row.get("public_ip"),
+            attach_time=float(row["attach_time"])))
+
     def release_ip(self, task_arn: str) -> None:
-        t = schema.ip_allocations
+        """Give back the task's address; its ENI (and the ENI's EC2 tags) go with it."""
+        t, n = schema.ip_allocations, schema.network_interfaces
         self._c.execute(delete(t).where(t.c.task_arn == task_arn))
+        eni_ids = [r[0] for r in self._c.execute(select(n.c.eni_id).where(n.c.task_arn == task_arn))]
+        if eni_ids:
+            self._c.execute(delete(schema.ec2_tags).where(schema.ec2_tags.c.resource_id.in_(eni_ids)))
+            self._c.execute(delete(n).where(n.c.task_arn == task_arn))

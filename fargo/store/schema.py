@@ -5,7 +5,8 @@ exactly what the API returned when the resource was written.
 """
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table,
+                        UniqueConstraint)
 
 metadata = MetaData()
 
@@ -77,4 +78,101 @@ ip_allocations = Table(
     Column("task_arn", String(1024), nullable=False),
     UniqueConstraint("subnet_id", "ip", name="uq_ip_allocation_subnet_ip"),
     Index("ix_ip_allocations_task", "task_arn"),
+)
+
+# --- EC2 networking: VPCs, subnets, security groups and their rules, task ENIs, EC2 tags ------------------
+# These rows are plain columns (no document): their AWS shapes are built by `fargo.control.vpcs`, and most of
+# them change piece by piece (a rule at a time), which a whole document would make a read-modify-write.
+vpcs = Table(
+    "vpcs", metadata,
+    Column("vpc_id", String(64), primary_key=True),
+    Column("cidr", String(43), nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("instance_tenancy", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+subnets = Table(
+    "subnets", metadata,
+    Column("subnet_id", String(64), primary_key=True),
+    Column("vpc_id", String(64), nullable=False),
+    Column("cidr", String(43), nullable=False),
+    Column("availability_zone", String(64), nullable=False),
+    Column("default_for_az", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_subnets_vpc", "vpc_id"),
+)
+
+# `name_key` is the name lower-cased: EC2 group names are unique per VPC regardless of case.
+security_groups = Table(
+    "security_groups", metadata,
+    Column("group_id", String(64), primary_key=True),
+    Column("vpc_id", String(64), nullable=False),
+    Column("group_name", String(255), nullable=False),
+    Column("name_key", String(255), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("vpc_id", "name_key", name="uq_security_group_vpc_name"),
+)
+
+# One row per (protocol, ports, peer): the unique key is the rule's identity (never its description), so
+# two replicas cannot both add one rule. `peer_kind` says what `peer` holds: a CIDR, a group id, a prefix list.
+security_group_rules = Table(
+    "security_group_rules", metadata,
+    Column("rule_id", String(64), primary_key=True),
+    Column("group_id", String(64), nullable=False),
+    Column("is_egress", Boolean, nullable=False),
+    Column("protocol", String(16), nullable=False),
+    Column("from_port", Integer, nullable=False),
+    Column("to_port", Integer, nullable=False),
+    Column("peer_kind", String(16), nullable=False),
+    Column("peer", String(64), nullable=False),
+    Column("peer_owner", String(32)),
+    Column("description", String(255)),
+    Column("created_at", Float, nullable=False),
+    Column("position", Integer, nullable=False),  # the group's rules in the order they were added
+    UniqueConstraint("group_id", "is_egress", "protocol", "from_port", "to_port", "peer_kind", "peer",
+                     name="uq_security_group_rule_identity"),
+    Index("ix_security_group_rules_peer", "peer_kind", "peer"),
+)
+
+# A task ENI lives exactly as long as its task's address (ip_allocations): RunTask inserts both in one
+# transaction, and releasing the address deletes the ENI.
+network_interfaces = Table(
+    "network_interfaces", metadata,
+    Column("eni_id", String(64), primary_key=True),
+    Column("attachment_id", String(64), nullable=False),
+    Column("task_arn", String(1024), nullable=False),
+    Column("subnet_id", String(64), nullable=False),
+    Column("vpc_id", String(64), nullable=False),
+    Column("availability_zone", String(64), nullable=False),
+    Column("ip", String(45), nullable=False),
+    Column("mac", String(17), nullable=False),
+    Column("private_dns_name", String(255), nullable=False),
+    Column("group_ids", JSON, nullable=False),
+    Column("assign_public_ip", Boolean, nullable=False),
+    Column("public_ip", String(45)),
+    Column("attach_time", Float, nullable=False),
+    Index("ix_network_interfaces_task", "task_arn"),
+    Index("ix_network_interfaces_subnet", "subnet_id"),
+    Index("ix_network_interfaces_vpc", "vpc_id"),
+)
+
+# EC2 tags are keyed by resource id (vpc-..., sg-...), not ARN, and DescribeTags lists them across resources.
+ec2_tags = Table(
+    "ec2_tags", metadata,
+    Column("resource_id", String(64), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Column("resource_type", String(32), nullable=False),
+    Column("position", Integer, nullable=False),
+    Index("ix_ec2_tags_type", "resource_type"),
+)
+
+# Defaults this store was seeded with, once: a default VPC the user deleted stays deleted.
+seeded_defaults = Table(
+    "seeded_defaults", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("seeded_at", Float, nullable=False),
 )

@@ -1,9 +1,12 @@
-"""The EC2 read side of the default network, through boto3 and the AWS CLI (EC2's query protocol)."""
+"""The default network as EC2 shows it, through boto3 and the AWS CLI (EC2's query protocol).
+
+The shared Fargo may hold other tests' VPCs: these look at the default VPC only."""
 from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
 
+IN_DEFAULT_VPC = [{"Name": "vpc-id", "Values": ["vpc-fargo-default"]}]
 SUBNETS = {
     "us-east-1a": "10.213.0.0/20",
     "us-east-1b": "10.213.16.0/20",
@@ -12,24 +15,26 @@ SUBNETS = {
 
 
 def test_describe_vpcs_returns_the_default_vpc(ec2) -> None:
-    vpcs = ec2.describe_vpcs()["Vpcs"]
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     assert [(v["VpcId"], v["CidrBlock"], v["IsDefault"], v["State"]) for v in vpcs] == [
         ("vpc-fargo-default", "10.213.0.0/16", True, "available")]
 
 
 def test_describe_subnets_returns_one_per_availability_zone(ec2) -> None:
-    subnets = ec2.describe_subnets()["Subnets"]
+    subnets = ec2.describe_subnets(Filters=IN_DEFAULT_VPC)["Subnets"]
     assert {s["AvailabilityZone"]: s["CidrBlock"] for s in subnets} == SUBNETS
-    assert all(s["VpcId"] == "vpc-fargo-default" for s in subnets)
-    only_b = ec2.describe_subnets(Filters=[{"Name": "availability-zone", "Values": ["us-east-1b"]}])["Subnets"]
+    assert all(s["DefaultForAz"] for s in subnets)
+    only_b = ec2.describe_subnets(Filters=[*IN_DEFAULT_VPC,
+                                           {"Name": "availability-zone", "Values": ["us-east-1b"]}])["Subnets"]
     assert [s["CidrBlock"] for s in only_b] == ["10.213.16.0/20"]
     by_id = ec2.describe_subnets(SubnetIds=[only_b[0]["SubnetId"]])["Subnets"]
     assert [s["AvailabilityZone"] for s in by_id] == ["us-east-1b"]
 
 
 def test_describe_security_groups_returns_the_default_group(ec2) -> None:
-    groups = ec2.describe_security_groups()["SecurityGroups"]
-    assert [(g["GroupName"], g["VpcId"]) for g in groups] == [("default", "vpc-fargo-default")]
+    groups = ec2.describe_security_groups(Filters=IN_DEFAULT_VPC)["SecurityGroups"]
+    assert [(g["GroupId"], g["GroupName"]) for g in groups if g["GroupName"] == "default"] == [
+        ("sg-fargo-default", "default")]
 
 
 def test_describe_availability_zones(ec2) -> None:
@@ -48,5 +53,5 @@ def test_unknown_ids_get_ec2_not_found_errors(ec2) -> None:
 
 
 def test_aws_cli_describe_subnets(fargo) -> None:
-    out = fargo.aws_json("ec2", "describe-subnets")
+    out = fargo.aws_json("ec2", "describe-subnets", "--filters", "Name=vpc-id,Values=vpc-fargo-default")
     assert {s["AvailabilityZone"] for s in out["Subnets"]} == set(SUBNETS)

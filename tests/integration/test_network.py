@@ -1,42 +1,33 @@
-"""Task ENIs against the real kernel: namespaces, veths, a bridge, routes, MTU and counters (needs root).
+"""VPC routers and routed task ENIs against the real kernel: routing between subnets, isolation of VPCs with the
+same CIDR, MTU, proxy ARP, anti-spoofing, NAT for assignPublicIp, healing, listing and clean-up (needs root).
 
-Every object carries a test-unique prefix and lives in a random 10.x.0.0/16 no host route touches; all
-traffic stays between namespaces made here and the host bridge/lo.
+Every object carries a test-unique prefix and lives in random 10.x.0.0/16 CIDRs no host route uses; traffic
+only flows between the namespaces made here, their routers, and a test host namespace on a TEST-NET address.
 """
 from __future__ import annotations
 
 import asyncio
 import errno
 import ipaddress
-import json
 import os
-import random
-import secrets
 import socket
+import statistics
 import subprocess
-import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from fargo.network import ipam
+from fargo.agent.reconcile import remove_orphan_networks
+from fargo.network import ipam, names
 from fargo.network.counters import read_eni_counters
-from fargo.network.host_routes import (
-    METADATA_IP,
-    ensure_metadata_address,
-    ensure_vpc_guard,
-    has_metadata_address,
-    remove_metadata_address,
-    remove_vpc_guard,
-    vpc_guards,
-)
-from fargo.network.names import bridge_name, host_veth_name, netns_name, netns_path
+from fargo.network.host_nat import host_table_name
+from fargo.network.host_routes import vpc_guards
 from fargo.network.netns import create_netns, remove_netns, socket_in_netns
-from fargo.network.rtnl import NetlinkError, host_rtnl, rtnl_over
-from fargo.network.subnet_bridge import delete_subnet_bridge, ensure_subnet_bridge
+from fargo.network.nft import run_nft
+from fargo.network.rtnl import host_rtnl, netns_rtnl
 from fargo.network.task_eni import (
-    TaskEni,
     TaskEniError,
     create_task_eni,
     create_task_eni_async,
@@ -45,376 +36,538 @@ from fargo.network.task_eni import (
     list_task_enis,
     list_task_enis_async,
 )
-
-MTU = 9001
-# From <linux/in.h>; Python's socket module does not export them.
-IP_MTU_DISCOVER = 10
-IP_PMTUDISC_DO = 2
-
-
-@dataclass
-class Sandbox:
-    prefix: str
-    vpc_cidr: str
-    subnet_id: str
-    subnet_cidr: str
-    bridge: str
-
-    def ip(self, n: int) -> str:
-        return str(ipaddress.ip_network(self.subnet_cidr).network_address + 4 + n)
-
-    def eni(self, n: int, mtu: int = MTU) -> TaskEni:
-        task_id = f"task{n}"
-        return create_task_eni(
-            task_id, self.subnet_id, self.subnet_cidr, self.ip(n), mtu, ipam.mac_address(task_id), prefix=self.prefix
-        )
-
-
-def _free_vpc_cidr() -> str:
-    with host_rtnl() as ipr:
-        used = [
-            ipaddress.ip_network(f"{r.get_attr('RTA_DST')}/{r['dst_len']}")
-            for r in ipr.get_routes(family=socket.AF_INET, table=254)
-            if r.get_attr("RTA_DST")
-        ]
-    while True:
-        candidate = ipaddress.ip_network(f"10.{random.randint(200, 250)}.0.0/16")
-        if candidate != ipaddress.ip_network("10.213.0.0/16") and not any(candidate.overlaps(u) for u in used):
-            return str(candidate)
-
-
-def _clean_up(net: Sandbox) -> None:
-    for leftover in list_task_enis(net.prefix):
-        delete_task_eni(leftover.task_id, prefix=net.prefix)
-    delete_subnet_bridge(net.subnet_id, prefix=net.prefix)
-    remove_vpc_guard(net.vpc_cidr)
+from fargo.network.vpc_router import (
+    VpcRouter,
+    delete_vpc_router,
+    ensure_vpc_router,
+    ensure_vpc_router_async,
+    list_vpc_routers,
+)
+from tests.integration.vpc_sandbox import (
+    IP_MTU_DISCOVER,
+    IP_PMTUDISC_DO,
+    MTU,
+    OPEN,
+    Task,
+    VpcSandbox,
+    address,
+    free_vpc_cidr,
+    ip_json,
+    leftovers,
+    outside_host,
+    pings,
+    server_in,
+    subnet,
+    tcp_server,
+    tcp_talks,
+)
 
 
 @pytest.fixture
-def net() -> Iterator[Sandbox]:
-    prefix = "t" + secrets.token_hex(2)
-    vpc = _free_vpc_cidr()
-    subnet_cidr = vpc.replace(".0.0/16", ".0.0/20")
-    subnet_id = f"subnet-{prefix}"
-    made = Sandbox(prefix, vpc, subnet_id, subnet_cidr, bridge_name(subnet_id, prefix))
+def net() -> Iterator[VpcSandbox]:
+    sandbox = VpcSandbox()
     try:
-        ensure_vpc_guard(vpc)
-        ensure_subnet_bridge(subnet_id, subnet_cidr, MTU, prefix=prefix)
-        yield made
+        yield sandbox
     finally:
-        _clean_up(made)
-        assert list_task_enis(prefix) == []
+        sandbox.close()
+        assert leftovers(sandbox.prefix) == []
 
 
-def _ip_json(*args: str) -> list[dict]:
-    return json.loads(subprocess.run(["ip", "-j", *args], check=True, capture_output=True, text=True).stdout or "[]")
+@pytest.fixture
+def vpc(net: VpcSandbox) -> VpcRouter:
+    return net.router(f"vpc-{net.prefix}", free_vpc_cidr())
 
 
-def _netns_names() -> set[str]:
-    return {entry["name"] for entry in _ip_json("netns", "list")}
+# --- names and addresses (pure) --------------------------------------------------------------------------
 
 
-def _host_links() -> set[str]:
-    return {entry["ifname"] for entry in _ip_json("link", "show")}
+@pytest.mark.parametrize("prefix", ["fg", "t1a2b", "x"])
+def test_a_router_namespace_never_reads_as_a_task_namespace_of_any_prefix(prefix: str) -> None:
+    router = names.router_netns_name("vpc-0abc", prefix)
+    assert names.vpc_id_from_router_netns_name(router, prefix) == "vpc-0abc"
+    assert names.task_id_from_netns_name(router, prefix) is None
+    with pytest.raises(ValueError):
+        names.check_prefix(prefix + "r")  # the only prefix that would read it as its task `vpc-0abc`
+    assert names.vpc_id_from_router_netns_name(names.netns_name("task1", prefix), prefix) is None
 
 
-def _in_netns_socket(eni: TaskEni, kind: int) -> socket.socket:
-    sock = socket_in_netns(eni.netns_path, socket.AF_INET, kind)
-    sock.settimeout(5)
-    return sock
+def test_uplink_and_port_names_fit_ifnamsiz_and_differ_by_kind() -> None:
+    uplink, port = names.uplink_name("vpc-0abc", "abcdef"), names.router_port_name("vpc-0abc", "abcdef")
+    assert len(uplink) == len(port) == 15 and uplink != port
+    assert names.is_uplink_name(uplink, "abcdef") and not names.is_uplink_name(port, "abcdef")
+    assert names.parse_uplink_alias(names.uplink_alias("fgr-vpc-1", "10.1.0.0/16")) == ("fgr-vpc-1", "10.1.0.0/16")
+    assert names.parse_uplink_alias("fg-task1") is None
 
 
-def _tcp_exchange(server_eni: TaskEni, client_eni: TaskEni, payload: bytes) -> tuple[bytes, str]:
-    """Send `payload` from the client's namespace to a server in the other; returns (echo, peer IP seen)."""
-    with _in_netns_socket(server_eni, socket.SOCK_STREAM) as server, _in_netns_socket(
-        client_eni, socket.SOCK_STREAM
-    ) as client:
-        server.bind((server_eni.ip, 0))
-        server.listen(1)
-        seen: dict[str, object] = {}
-
-        def serve() -> None:
-            conn, peer = server.accept()
-            with conn:
-                data = b""
-                while len(data) < len(payload):
-                    data += conn.recv(65536)
-                conn.sendall(data)
-            seen["peer"] = peer[0]
-
-        thread = threading.Thread(target=serve)
-        thread.start()
-        client.connect(server.getsockname())
-        client.sendall(payload)
-        echo = b""
-        while len(echo) < len(payload):
-            echo += client.recv(65536)
-        thread.join(5)
-        return echo, str(seen["peer"])
+def test_transit_networks_are_the_lowest_free_30s_of_the_range() -> None:
+    first = ipam.allocate_transit(set())
+    assert str(first) == "169.254.240.0/30"
+    taken = {first, ipaddress.IPv4Network("169.254.240.8/30")}
+    assert str(ipam.allocate_transit(taken)) == "169.254.240.4/30"
+    assert str(ipam.allocate_transit(taken | {ipaddress.IPv4Network("169.254.240.4/30")})) == "169.254.240.12/30"
+    assert ipam.resolver_ip("10.77.0.0/16") == "10.77.0.2"
 
 
-def test_two_task_enis_on_one_bridge_reach_each_other_over_tcp(net: Sandbox) -> None:
-    a, b = net.eni(1), net.eni(2)
-    echo, peer = _tcp_exchange(a, b, b"hello from b")
-    assert echo == b"hello from b"
-    assert peer == b.ip  # no NAT between tasks of one subnet
+# --- routing -------------------------------------------------------------------------------------------------
 
 
-def test_task_eni_and_bridge_have_jumbo_mtu_and_a_8973_byte_df_datagram_passes(net: Sandbox) -> None:
-    a, b = net.eni(1), net.eni(2)
-    (eth1,) = _ip_json("-n", a.netns_name, "link", "show", "eth1")
-    (bridge,) = _ip_json("link", "show", net.bridge)
-    assert eth1["mtu"] == MTU and eth1["address"] == a.mac
-    assert bridge["mtu"] == MTU
-    # `ip netns exec` works on our namespaces too.
-    mtu = subprocess.run(
-        ["ip", "netns", "exec", a.netns_name, "cat", "/sys/class/net/eth1/mtu"], check=True, capture_output=True
-    )
-    assert mtu.stdout.strip() == b"9001"
+def test_tasks_in_two_subnets_of_one_vpc_reach_each_other_over_tcp(net: VpcSandbox, vpc: VpcRouter) -> None:
+    a, b = net.task(vpc, subnet(vpc.cidr, 0)), net.task(vpc, subnet(vpc.cidr, 1))
+    net.apply(vpc)
+    with tcp_server(b) as (port, peers):
+        assert tcp_talks(a, b.ip, port, b"across subnets") == b"across subnets"
+    assert peers == [a.ip]  # routed, never NATed, inside the VPC
+    with tcp_server(a) as (port, _):
+        assert tcp_talks(b, a.ip, port, b"and back") == b"and back"
 
-    with _in_netns_socket(b, socket.SOCK_DGRAM) as receiver, _in_netns_socket(a, socket.SOCK_DGRAM) as sender:
+
+def test_two_vpcs_with_the_same_cidr_never_reach_each_other_and_each_reaches_its_own(net: VpcSandbox) -> None:
+    cidr = free_vpc_cidr()
+    first, second = net.router(f"vpc-{net.prefix}-1", cidr), net.router(f"vpc-{net.prefix}-2", cidr)
+    same_ip = address(subnet(cidr, 0), 1)
+    servers = [net.task(r, subnet(cidr, 0), ip=same_ip) for r in (first, second)]
+    clients = [net.task(r, subnet(cidr, 1), ip=address(subnet(cidr, 1), 2)) for r in (first, second)]
+    for router in (first, second):
+        net.apply(router)
+    with tcp_server(servers[0], 8080, b"first") as (_, seen_first), \
+            tcp_server(servers[1], 8080, b"second") as (_, seen_second):
+        assert tcp_talks(clients[0], same_ip, 8080) == b"first"
+        assert tcp_talks(clients[1], same_ip, 8080) == b"second"
+    assert seen_first == [clients[0].ip] and seen_second == [clients[1].ip]
+    assert first.transit_host_ip != second.transit_host_ip
+    # A neighbour that exists only in the other VPC is unreachable here.
+    other = net.task(second, subnet(cidr, 2))
+    net.apply(second)
+    with tcp_server(other) as (port, _):
+        assert tcp_talks(clients[1], other.ip, port) is not None
+        assert tcp_talks(clients[0], other.ip, port) is None
+
+
+def test_jumbo_mtu_9001_end_to_end_a_8973_byte_df_datagram_passes_task_to_task(net: VpcSandbox,
+                                                                                vpc: VpcRouter) -> None:
+    a, b = net.task(vpc, subnet(vpc.cidr, 0)), net.task(vpc, subnet(vpc.cidr, 1))
+    net.apply(vpc)
+    (eth1,) = ip_json("-n", a.eni.netns_name, "link", "show", "eth1")
+    (port,) = ip_json("-n", vpc.netns_name, "link", "show", a.eni.router_ifname)
+    assert eth1["mtu"] == port["mtu"] == MTU and eth1["address"] == a.eni.mac
+    _df_datagram_passes(a, b, MTU - 28)
+
+
+def test_platform_1_3_0_mtu_of_1500_is_a_parameter(net: VpcSandbox, vpc: VpcRouter) -> None:
+    a, b = net.task(vpc, subnet(vpc.cidr, 0), mtu=1500), net.task(vpc, subnet(vpc.cidr, 0), mtu=1500)
+    net.apply(vpc)
+    (eth1,) = ip_json("-n", a.eni.netns_name, "link", "show", "eth1")
+    (port,) = ip_json("-n", vpc.netns_name, "link", "show", a.eni.router_ifname)
+    assert eth1["mtu"] == port["mtu"] == 1500
+    _df_datagram_passes(a, b, 1500 - 28)
+
+
+def _df_datagram_passes(a, b, size: int) -> None:  # noqa: ANN001
+    with b.socket(socket.SOCK_DGRAM) as receiver, a.socket(socket.SOCK_DGRAM) as sender:
         receiver.bind((b.ip, 0))
         sender.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)  # DF set
         sender.connect(receiver.getsockname())
-        sender.send(b"x" * 8973)  # 9001 - 20 (IP) - 8 (UDP)
-        assert len(receiver.recv(65536)) == 8973
+        sender.send(b"x" * size)
+        assert len(receiver.recv(65536)) == size
         with pytest.raises(OSError) as too_big:
-            sender.send(b"x" * 8974)
+            sender.send(b"x" * (size + 1))
         assert too_big.value.errno == errno.EMSGSIZE
 
 
-def test_vpc_guard_makes_the_rest_of_the_vpc_unreachable_but_the_subnet_stays_local(net: Sandbox) -> None:
-    ensure_vpc_guard(net.vpc_cidr)  # idempotent
-    assert vpc_guards().count(net.vpc_cidr) == 1
-    outside_subnet = str(ipaddress.ip_network(net.vpc_cidr).network_address + 3 * 4096 + 5)
-    with host_rtnl() as ipr:
-        with pytest.raises(NetlinkError) as refused:
-            ipr.route("get", dst=outside_subnet)
-        assert refused.value.code in (errno.EHOSTUNREACH, errno.ENETUNREACH)
-        (local,) = ipr.route("get", dst=net.ip(1))
-        assert local.get_attr("RTA_OIF") == ipr.link_lookup(ifname=net.bridge)[0]
-
-
-def test_task_netns_has_the_metadata_route_via_the_gateway_and_no_default_route(net: Sandbox) -> None:
-    eni = net.eni(1)
-    routes = _ip_json("-n", eni.netns_name, "route", "show")
-    assert {"dst": METADATA_IP, "gateway": eni.gateway, "dev": "eth1"}.items() <= next(
-        r for r in routes if r["dst"] == METADATA_IP
-    ).items()
-    assert not [r for r in routes if r["dst"] == "default"]
-    (addr,) = [a for a in _ip_json("-n", eni.netns_name, "-4", "addr", "show", "eth1")[0]["addr_info"]]
+def test_task_has_its_address_a_default_route_and_the_metadata_route_via_the_gateway(net: VpcSandbox,
+                                                                                     vpc: VpcRouter) -> None:
+    cidr = subnet(vpc.cidr, 1)
+    eni = net.task(vpc, cidr).eni
+    gateway = ipam.gateway_ip(cidr)
+    routes = {r["dst"]: r for r in ip_json("-n", eni.netns_name, "route", "show")}
+    assert routes["default"]["gateway"] == gateway and routes["default"]["dev"] == "eth1"
+    assert routes[ipam.METADATA_IP]["gateway"] == gateway and routes[ipam.METADATA_IP]["dev"] == "eth1"
+    (addr,) = ip_json("-n", eni.netns_name, "-4", "addr", "show", "eth1")[0]["addr_info"]
     assert (addr["local"], addr["prefixlen"]) == (eni.ip, 20)
-    (lo,) = _ip_json("-n", eni.netns_name, "link", "show", "lo")
+    (lo,) = ip_json("-n", eni.netns_name, "link", "show", "lo")
     assert "UP" in lo["flags"]
+    # In the router: the gateway with the task as its peer, so the task's /32 goes to its port.
+    (port,) = ip_json("-n", vpc.netns_name, "-4", "addr", "show", eni.router_ifname)
+    assert [(a["local"], a["address"], a["prefixlen"]) for a in port["addr_info"]] == [(gateway, eni.ip, 32)]
+    assert ip_json("-n", vpc.netns_name, "link", "show", eni.router_ifname)[0]["ifalias"] == eni.netns_name
 
 
-def test_metadata_address_on_lo_is_reached_from_the_task_with_the_task_ip_as_source(net: Sandbox) -> None:
-    had_address = has_metadata_address()
-    try:
-        ensure_metadata_address()
-        ensure_metadata_address()  # idempotent
-        assert has_metadata_address()
-        eni = net.eni(1)
-        with socket.socket() as server, _in_netns_socket(eni, socket.SOCK_STREAM) as client:
-            server.settimeout(5)
-            server.bind((METADATA_IP, 0))
-            server.listen(1)
-            client.connect(server.getsockname())
-            conn, peer = server.accept()
-            conn.close()
-        assert peer[0] == eni.ip
-    finally:
-        if not had_address:
-            remove_metadata_address()
+def test_neighbours_in_one_subnet_are_answered_by_the_router_port_and_unassigned_addresses_by_nobody(
+        net: VpcSandbox, vpc: VpcRouter) -> None:
+    cidr = subnet(vpc.cidr, 0)
+    a, b = net.task(vpc, cidr), net.task(vpc, cidr)
+    net.apply(vpc)
+    with tcp_server(b) as (port, _):
+        started = time.monotonic()
+        assert tcp_talks(a, b.ip, port) == b"ping"
+        assert time.monotonic() - started < 0.5  # proxy ARP answers at once (no proxy_delay)
+    (router_port,) = ip_json("-n", vpc.netns_name, "link", "show", a.eni.router_ifname)
+    neighbours = {n["dst"]: n for n in ip_json("-n", a.eni.netns_name, "neigh", "show", "dev", "eth1")}
+    assert neighbours[b.ip]["lladdr"] == router_port["address"]  # b sits behind the router, not on a's wire
+    assert tcp_talks(a, address(cidr, 200), 80, timeout=4) is None  # nobody holds it
+    unassigned = {n["dst"]: n for n in ip_json("-n", a.eni.netns_name, "neigh", "show", "dev", "eth1")}
+    assert "lladdr" not in unassigned.get(address(cidr, 200), {})
 
 
-def test_delete_removes_the_veth_and_the_netns(net: Sandbox) -> None:
-    eni = net.eni(1)
-    assert eni.host_veth in _host_links() and eni.netns_name in _netns_names()
-    delete_task_eni(eni.task_id, prefix=net.prefix)
-    assert eni.host_veth not in _host_links()
-    assert eni.netns_name not in _netns_names()
-    assert not os.path.lexists(eni.netns_path)
-    assert list_task_enis(net.prefix) == []
-    delete_task_eni(eni.task_id, prefix=net.prefix)  # idempotent
+def test_a_task_sending_from_another_ip_is_dropped(net: VpcSandbox, vpc: VpcRouter) -> None:
+    cidr = subnet(vpc.cidr, 0)
+    a, b, c = net.task(vpc, cidr), net.task(vpc, cidr), net.task(vpc, cidr)
+    net.apply(vpc)
+    subprocess.run(["ip", "-n", a.eni.netns_name, "addr", "add", f"{b.ip}/32", "dev", "eth1"], check=True)
+    subprocess.run(["ip", "-n", a.eni.netns_name, "addr", "add", f"{address(cidr, 300)}/32", "dev", "eth1"],
+                   check=True)
+    with tcp_server(c) as (port, peers):
+        assert tcp_talks(a, c.ip, port, source=a.ip) == b"ping"
+        assert tcp_talks(a, c.ip, port, source=b.ip) is None  # another task's address
+        assert tcp_talks(a, c.ip, port, source=address(cidr, 300)) is None  # an address nobody holds
+    assert peers == [a.ip]
 
 
-def test_half_created_enis_are_deleted(net: Sandbox) -> None:
-    # 1: crashed between creating the namespace file and mounting it.
-    bare = netns_path(netns_name("bare", net.prefix))
-    open(bare, "x").close()
-    # 2: namespace made, no veth yet.
-    create_netns(netns_name("noveth", net.prefix)).close()
-    # 3: namespace and veth made, nothing configured inside.
-    subprocess.run(["ip", "netns", "add", netns_name("raw", net.prefix)], check=True)
-    raw_veth = host_veth_name("raw", net.prefix)
-    subprocess.run(
-        ["ip", "link", "add", raw_veth, "type", "veth", "peer", "name", "eth1", "netns", netns_name("raw", net.prefix)],
-        check=True,
-    )
-    subprocess.run(["ip", "link", "set", raw_veth, "alias", netns_name("raw", net.prefix)], check=True)
-    assert {e.task_id for e in list_task_enis(net.prefix)} == {"bare", "noveth", "raw"}
-    for task_id in ("bare", "noveth", "raw"):
-        delete_task_eni(task_id, prefix=net.prefix)
-    assert list_task_enis(net.prefix) == []
-    assert raw_veth not in _host_links()
-    assert not os.path.lexists(bare)
+# --- outside the VPC: NAT for assignPublicIp -------------------------------------------------------------
 
 
-def test_create_heals_a_half_created_eni_and_is_idempotent_on_a_complete_one(net: Sandbox) -> None:
-    subprocess.run(["ip", "netns", "add", netns_name("task1", net.prefix)], check=True)
-    eni = net.eni(1)
-    (first,) = _ip_json("link", "show", eni.host_veth)
-    again = net.eni(1)
-    assert again == eni
-    (second,) = _ip_json("link", "show", eni.host_veth)
+def test_only_a_task_with_a_public_ip_reaches_a_test_host_and_it_sees_the_host_address(net: VpcSandbox,
+                                                                                       vpc: VpcRouter) -> None:
+    public = net.task(vpc, subnet(vpc.cidr, 0), public=True)
+    private = net.task(vpc, subnet(vpc.cidr, 0), public=False)
+    net.apply(vpc)
+    with outside_host(net.prefix) as outside, \
+            server_in(outside.path, socket.SOCK_STREAM, (outside.ip, 8080)) as (_, peers):
+        assert tcp_talks(public, outside.ip, 8080, b"out") == b"out"
+        assert peers == [outside.host_ip]  # masqueraded by the router and then by the host
+        assert tcp_talks(private, outside.ip, 8080) is None
+        assert peers == [outside.host_ip]
+
+
+def test_nothing_from_outside_opens_a_connection_to_a_task(net: VpcSandbox, vpc: VpcRouter) -> None:
+    task = net.task(vpc, subnet(vpc.cidr, 0), public=True)
+    net.apply(vpc)
+    with outside_host(net.prefix) as outside, tcp_server(task) as (port, peers):
+        outside_sock = socket_in_netns(outside.path, socket.AF_INET, socket.SOCK_STREAM)
+        # By its default route to the host: the VPC guard route there sends it nowhere.
+        assert _connects(outside_sock, task.ip, port) is False
+        # Even along a route straight to the router's uplink (made here, for this test only): dropped.
+        with host_rtnl() as ipr:
+            ipr.route("add", dst=task.ip, dst_len=32, gateway=vpc.transit_router_ip)
+        try:
+            from_outside = socket_in_netns(outside.path, socket.AF_INET, socket.SOCK_STREAM)
+            assert _connects(from_outside, task.ip, port) is False
+            assert _connects(socket.socket(), task.ip, port) is False  # from the host itself
+            assert _connects(socket_in_netns(outside.path, socket.AF_INET, socket.SOCK_STREAM),
+                             vpc.transit_router_ip, 22) is False
+        finally:
+            with host_rtnl() as ipr:
+                ipr.route("del", dst=task.ip, dst_len=32, gateway=vpc.transit_router_ip)
+    assert peers == []
+
+
+def _connects(sock: socket.socket, ip: str, port: int) -> bool:
+    with sock:
+        sock.settimeout(0.6)
+        try:
+            sock.connect((ip, port))
+            return True
+        except OSError:
+            return False
+
+
+# --- routers: made, healed, listed, removed ----------------------------------------------------------------
+
+
+def test_ensure_vpc_router_is_idempotent(net: VpcSandbox, vpc: VpcRouter) -> None:
+    (uplink,) = ip_json("link", "show", vpc.uplink)
+    assert net.router(vpc.vpc_id, vpc.cidr) == vpc
+    (again,) = ip_json("link", "show", vpc.uplink)
+    assert again["ifindex"] == uplink["ifindex"]  # kept, not made again
+    assert list_vpc_routers(net.prefix) == [vpc.vpc_id]
+    assert vpc.cidr in vpc_guards()
+    assert vpc.resolver_ip == str(ipaddress.ip_network(vpc.cidr).network_address + 2)
+
+
+def test_ensure_vpc_router_heals_what_was_broken_inside_and_outside(net: VpcSandbox, vpc: VpcRouter) -> None:
+    a, b = net.task(vpc, subnet(vpc.cidr, 0), public=True), net.task(vpc, subnet(vpc.cidr, 1))
+    net.apply(vpc)
+    inside = ["ip", "-n", vpc.netns_name]
+    for command in (inside + ["route", "del", "default"], inside + ["addr", "flush", "dev", "lo"],
+                    inside + ["link", "set", "uplink", "down"], ["ip", "link", "set", vpc.uplink, "down"],
+                    ["ip", "netns", "exec", vpc.netns_name, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"],
+                    ["nft", "delete", "table", "ip", host_table_name(net.prefix)]):
+        subprocess.run(command, check=True)
+    run_nft("delete table inet fargo", vpc.netns_path)
+    assert net.router(vpc.vpc_id, vpc.cidr) == vpc
+    routes = {r["dst"]: r for r in ip_json("-n", vpc.netns_name, "route", "show")}
+    assert routes["default"]["gateway"] == vpc.transit_host_ip
+    lo = {a["local"] for a in ip_json("-n", vpc.netns_name, "addr", "show", "lo")[0]["addr_info"]}
+    assert {ipam.METADATA_IP, vpc.resolver_ip} <= lo
+    # The filter came back closed: the agent's next apply opens it again.
+    with tcp_server(b) as (port, _):
+        assert tcp_talks(a, b.ip, port) is None
+        net.apply(vpc)
+        assert tcp_talks(a, b.ip, port) == b"ping"
+    with outside_host(net.prefix) as outside, server_in(outside.path, socket.SOCK_STREAM, (outside.ip, 80)):
+        assert tcp_talks(a, outside.ip, 80) == b"ping"
+    # An uplink whose host end is gone is made again.
+    subprocess.run(["ip", "link", "del", vpc.uplink], check=True)
+    healed = net.router(vpc.vpc_id, vpc.cidr)
+    assert ip_json("link", "show", healed.uplink) and ip_json("-n", vpc.netns_name, "link", "show", "uplink")
+
+
+def test_routers_get_distinct_transit_networks_and_a_removed_one_is_reused(net: VpcSandbox) -> None:
+    routers = [net.router(f"vpc-{net.prefix}-{n}", free_vpc_cidr()) for n in range(3)]
+    transits = {ipaddress.ip_interface(f"{r.transit_host_ip}/30").network for r in routers}
+    assert len(transits) == 3 and all(t.subnet_of(ipam.TRANSIT_RANGE) for t in transits)
+    for r in routers:
+        (host_end,) = ip_json("-4", "addr", "show", r.uplink)
+        assert [(a["local"], a["prefixlen"]) for a in host_end["addr_info"]] == [(r.transit_host_ip, 30)]
+    delete_vpc_router(routers[1].vpc_id, prefix=net.prefix)
+    again = net.router(f"vpc-{net.prefix}-new", free_vpc_cidr())
+    assert again.transit_host_ip == routers[1].transit_host_ip  # the lowest free one
+
+
+def test_routers_made_concurrently_each_get_their_own_transit(net: VpcSandbox) -> None:
+    cidrs = [free_vpc_cidr() for _ in range(4)]
+
+    async def make() -> list[VpcRouter]:
+        return await asyncio.gather(*[
+            ensure_vpc_router_async(f"vpc-{net.prefix}-{n}", cidr, prefix=net.prefix) for n, cidr in enumerate(cidrs)
+        ])
+
+    routers = asyncio.run(make())
+    assert len({r.transit_host_ip for r in routers}) == 4
+    assert len(list_vpc_routers(net.prefix)) == 4
+
+
+def test_the_guard_route_of_a_shared_cidr_goes_with_its_last_router(net: VpcSandbox) -> None:
+    cidr = free_vpc_cidr()
+    first, second = net.router(f"vpc-{net.prefix}-1", cidr), net.router(f"vpc-{net.prefix}-2", cidr)
+    assert vpc_guards().count(cidr) == 1
+    delete_vpc_router(first.vpc_id, prefix=net.prefix)
+    assert cidr in vpc_guards()
+    delete_vpc_router(second.vpc_id, prefix=net.prefix)
+    assert cidr not in vpc_guards()
+    delete_vpc_router(second.vpc_id, prefix=net.prefix)  # idempotent
+
+
+def test_deleting_tasks_and_routers_leaves_no_namespace_link_table_route_or_address(net: VpcSandbox,
+                                                                                    vpc: VpcRouter) -> None:
+    tasks = [net.task(vpc, subnet(vpc.cidr, n % 2), public=True) for n in range(3)]
+    net.apply(vpc)
+    assert f"table ip {host_table_name(net.prefix)}" in run_nft("list tables").splitlines()
+    for task in tasks:
+        delete_task_eni(task.eni.task_id, prefix=net.prefix)
+        assert not os.path.lexists(task.eni.netns_path)
+        assert task.eni.router_ifname not in {e["ifname"] for e in ip_json("-n", vpc.netns_name, "link", "show")}
+    delete_task_eni(tasks[0].eni.task_id, prefix=net.prefix)  # idempotent
+    delete_vpc_router(vpc.vpc_id, prefix=net.prefix)
+    assert leftovers(net.prefix) == []
+    assert vpc.cidr not in vpc_guards()
+    host_addresses = {a["local"] for link in ip_json("-4", "addr", "show") for a in link["addr_info"]}
+    assert vpc.transit_host_ip not in host_addresses
+    assert not os.path.lexists(vpc.netns_path)
+
+
+def test_a_router_still_holding_task_ports_is_kept_when_asked_to_go_only_if_unused(net: VpcSandbox,
+                                                                                   vpc: VpcRouter) -> None:
+    task = net.task(vpc, subnet(vpc.cidr, 0))
+    assert delete_vpc_router(vpc.vpc_id, prefix=net.prefix, if_unused=True) is False
+    assert list_vpc_routers(net.prefix) == [vpc.vpc_id]
+    delete_task_eni(task.eni.task_id, prefix=net.prefix)
+    assert delete_vpc_router(vpc.vpc_id, prefix=net.prefix, if_unused=True) is True
+    assert list_vpc_routers(net.prefix) == []
+
+
+# --- task ENIs: made, healed, listed, removed -------------------------------------------------------------
+
+
+def test_create_is_idempotent_on_a_complete_eni(net: VpcSandbox, vpc: VpcRouter) -> None:
+    task = net.task(vpc, subnet(vpc.cidr, 0))
+    (first,) = ip_json("-n", vpc.netns_name, "link", "show", task.eni.router_ifname)
+    again = create_task_eni(task.eni.task_id, vpc, subnet(vpc.cidr, 0), task.ip, MTU, task.eni.mac, prefix=net.prefix)
+    assert again == task.eni
+    (second,) = ip_json("-n", vpc.netns_name, "link", "show", task.eni.router_ifname)
     assert second["ifindex"] == first["ifindex"]  # kept, not made again
     (entry,) = list_task_enis(net.prefix)
-    assert entry.netns_path == eni.netns_path and entry.host_veth == eni.host_veth
-    echo, _ = _tcp_exchange(eni, net.eni(2), b"healed")
-    assert echo == b"healed"
+    assert (entry.netns_path, entry.router_port, entry.router_netns) == (
+        task.eni.netns_path, task.eni.router_ifname, vpc.netns_name)
 
 
-def test_create_heals_an_eni_cut_off_before_its_metadata_route(net: Sandbox) -> None:
-    eni = net.eni(1)
-    # what a kill -9 between the address and the route leaves (a route lookup there fails: ENETUNREACH)
-    subprocess.run(["ip", "-n", eni.netns_name, "route", "del", "169.254.170.2/32"], check=True)
-    subprocess.run(["ip", "-n", eni.netns_name, "addr", "flush", "dev", "eth1"], check=True)
-    healed = net.eni(1)
-    routes = _ip_json("-n", eni.netns_name, "route", "show", "169.254.170.2")
-    assert healed == eni and routes and routes[0]["gateway"] == eni.gateway
+@pytest.mark.parametrize("breakage", ["bare netns file", "netns without veth", "no addresses inside",
+                                      "no routes inside", "port without its address"])
+def test_create_heals_a_half_made_eni(net: VpcSandbox, vpc: VpcRouter, breakage: str) -> None:
+    cidr = subnet(vpc.cidr, 0)
+    task_id, ip, mac = "healme", address(cidr, 50), ipam.mac_address("healed")
+    ns = names.netns_name(task_id, net.prefix)
+    if breakage == "bare netns file":
+        open(names.netns_path(ns), "x").close()
+    elif breakage == "netns without veth":
+        create_netns(ns).close()
+    else:
+        create_task_eni(task_id, vpc, cidr, ip, MTU, mac, prefix=net.prefix)
+        port = names.router_port_name(task_id, net.prefix)
+        command = {
+            "no addresses inside": ["ip", "-n", ns, "addr", "flush", "dev", "eth1"],
+            "no routes inside": ["ip", "-n", ns, "route", "del", "default"],
+            "port without its address": ["ip", "-n", vpc.netns_name, "addr", "flush", "dev", port],
+        }[breakage]
+        subprocess.run(command, check=True)
+    healed = create_task_eni(task_id, vpc, cidr, ip, MTU, mac, prefix=net.prefix)
+    net.tasks.append(Task(healed, vpc, ("sg-open",), False))
+    other = net.task(vpc, cidr)
+    net.apply(vpc)
+    with tcp_server(other) as (port, _):
+        assert tcp_talks(net.tasks[0], other.ip, port, b"healed") == b"healed"
 
 
-def test_a_failed_create_leaves_nothing_behind(net: Sandbox) -> None:
+def test_a_failed_create_leaves_nothing_behind(net: VpcSandbox, vpc: VpcRouter) -> None:
     with pytest.raises(TaskEniError, match="task1"):
-        net.eni(1, mtu=70000)  # above the veth maximum: refused after the namespace was made
+        # above the veth maximum: refused after the namespace was made
+        create_task_eni("task1", vpc, subnet(vpc.cidr, 0), address(subnet(vpc.cidr, 0), 1), 70000,
+                        ipam.mac_address("x"), prefix=net.prefix)
     assert list_task_enis(net.prefix) == []
-    assert netns_name("task1", net.prefix) not in _netns_names()
+    assert not os.path.lexists(names.netns_path(names.netns_name("task1", net.prefix)))
 
 
-def test_platform_1_3_0_mtu_of_1500_is_a_parameter(net: Sandbox) -> None:
-    eni = net.eni(1, mtu=1500)
-    (eth1,) = _ip_json("-n", eni.netns_name, "link", "show", "eth1")
-    (host,) = _ip_json("link", "show", eni.host_veth)
-    assert eth1["mtu"] == host["mtu"] == 1500
-    (bridge,) = _ip_json("link", "show", net.bridge)
-    assert bridge["mtu"] == MTU  # chosen explicitly, so a smaller port does not lower it
+def test_a_subnet_outside_the_vpc_is_refused(net: VpcSandbox, vpc: VpcRouter) -> None:
+    with pytest.raises(ValueError, match="not in VPC"):
+        create_task_eni("task1", vpc, "192.168.0.0/24", "192.168.0.5", MTU, ipam.mac_address("x"), prefix=net.prefix)
 
 
-def test_ensure_subnet_bridge_heals_mtu_address_and_link_state(net: Sandbox) -> None:
-    subprocess.run(["ip", "link", "set", net.bridge, "down", "mtu", "1500"], check=True)
-    subprocess.run(["ip", "addr", "flush", "dev", net.bridge], check=True)
-    assert ensure_subnet_bridge(net.subnet_id, net.subnet_cidr, MTU, prefix=net.prefix) == net.bridge
-    (bridge,) = _ip_json("addr", "show", net.bridge)
-    assert bridge["mtu"] == MTU and "UP" in bridge["flags"]
-    assert [(a["local"], a["prefixlen"]) for a in bridge["addr_info"] if a["family"] == "inet"] == [
-        (ipam.gateway_ip(net.subnet_cidr), 20)
-    ]
-
-
-def test_an_orphan_veth_whose_netns_lost_its_name_is_listed_and_deleted(net: Sandbox) -> None:
-    eni = net.eni(1)
-    pin = os.open(eni.netns_path, os.O_RDONLY)  # keeps the namespace (and so the veth) alive
+def test_orphans_are_listed_and_removed_by_reconciliation(net: VpcSandbox, vpc: VpcRouter) -> None:
+    kept = net.task(vpc, subnet(vpc.cidr, 0))
+    orphan = net.task(vpc, subnet(vpc.cidr, 0))
+    pinned = net.task(vpc, subnet(vpc.cidr, 0))
+    create_netns(names.netns_name("bare", net.prefix)).close()  # a namespace without veth
+    unused = net.router(f"vpc-{net.prefix}-unused", free_vpc_cidr())
+    pin = os.open(pinned.eni.netns_path, os.O_RDONLY)  # keeps the namespace (and its veth) alive
     try:
-        remove_netns(eni.netns_name)
-        (orphan,) = list_task_enis(net.prefix)
-        assert orphan.netns_path is None and orphan.host_veth == eni.host_veth
-        delete_task_eni(eni.task_id, prefix=net.prefix)
-        assert eni.host_veth not in _host_links()
+        remove_netns(pinned.eni.netns_name)
+        listed = {e.task_id: e for e in list_task_enis(net.prefix)}
+        assert set(listed) == {kept.eni.task_id, orphan.eni.task_id, pinned.eni.task_id, "bare"}
+        assert listed[pinned.eni.task_id].netns_path is None
+        assert listed[pinned.eni.task_id].router_port == pinned.eni.router_ifname
+        assert listed["bare"].router_port is None
+        assert sorted(list_vpc_routers(net.prefix)) == sorted([vpc.vpc_id, unused.vpc_id])
+
+        asyncio.run(remove_orphan_networks(net.prefix, is_orphan=lambda task_id: task_id != kept.eni.task_id,
+                                           live_vpc_ids=lambda: {vpc.vpc_id}))
+        assert [e.task_id for e in list_task_enis(net.prefix)] == [kept.eni.task_id]
+        assert list_vpc_routers(net.prefix) == [vpc.vpc_id]
+        ports = {e["ifname"] for e in ip_json("-n", vpc.netns_name, "link", "show")}
+        assert pinned.eni.router_ifname not in ports and orphan.eni.router_ifname not in ports
     finally:
         os.close(pin)
 
 
-def test_counters_move_after_traffic(net: Sandbox) -> None:
-    a, b = net.eni(1), net.eni(2)
-    before = read_eni_counters(a.netns_path)
-    _tcp_exchange(a, b, b"y" * 200_000)
-    after = read_eni_counters(a.netns_path)
-    assert after.rx_bytes >= before.rx_bytes + 200_000
-    assert after.tx_bytes >= before.tx_bytes + 200_000
-    assert after.rx_packets > before.rx_packets and after.tx_packets > before.tx_packets
+def test_a_router_with_ports_of_tasks_this_agent_does_not_know_is_kept_by_reconciliation(net: VpcSandbox,
+                                                                                        vpc: VpcRouter) -> None:
+    task = net.task(vpc, subnet(vpc.cidr, 0))  # another Fargo's, say: not an orphan of ours
+
+    asyncio.run(remove_orphan_networks(net.prefix, is_orphan=lambda _: False, live_vpc_ids=set))
+    assert list_vpc_routers(net.prefix) == [vpc.vpc_id]
+    assert [e.task_id for e in list_task_enis(net.prefix)] == [task.eni.task_id]
+
+
+def test_a_pinned_task_namespace_loses_its_port_after_the_timeout(net: VpcSandbox, vpc: VpcRouter) -> None:
+    task = net.task(vpc, subnet(vpc.cidr, 0))
+    pin = os.open(task.eni.netns_path, os.O_RDONLY)
+    try:
+        started = time.monotonic()
+        delete_task_eni(task.eni.task_id, prefix=net.prefix, pinned_timeout=0.3)
+        assert 0.3 <= time.monotonic() - started < 2
+        assert task.eni.router_ifname not in {e["ifname"] for e in ip_json("-n", vpc.netns_name, "link", "show")}
+    finally:
+        os.close(pin)
+
+
+def test_a_veth_left_in_the_host_by_the_bridge_design_is_listed_and_deleted(net: VpcSandbox) -> None:
+    task_id = "old"
+    ns, veth = names.netns_name(task_id, net.prefix), names.router_port_name(task_id, net.prefix)
+    netns = create_netns(ns)
+    try:
+        with host_rtnl() as ipr:
+            ipr.link("add", ifname=veth, kind="veth", peer={"ifname": "eth1", "net_ns_fd": netns.fd})
+            ipr.link("set", ifname=veth, ifalias=ns)
+    finally:
+        netns.close()
+    (entry,) = list_task_enis(net.prefix)
+    assert (entry.router_port, entry.router_netns) == (veth, None)
+    delete_task_eni(task_id, prefix=net.prefix)
+    assert list_task_enis(net.prefix) == []
+
+
+def test_counters_move_after_traffic(net: VpcSandbox, vpc: VpcRouter) -> None:
+    a, b = net.task(vpc, subnet(vpc.cidr, 0)), net.task(vpc, subnet(vpc.cidr, 1))
+    net.apply(vpc)
+    before = read_eni_counters(a.eni.netns_path)
+    with tcp_server(b) as (port, _):
+        assert tcp_talks(a, b.ip, port, b"y" * 60_000) == b"y" * 60_000
+    after = read_eni_counters(a.eni.netns_path)
+    assert after.tx_bytes >= before.tx_bytes + 60_000 and after.rx_bytes >= before.rx_bytes + 60_000
     assert after.rx_errors == after.tx_errors == 0
-    # The one-shot read holds nothing open: the namespace goes away at once on delete.
-    delete_task_eni(a.task_id, prefix=net.prefix, pinned_timeout=5)
-    assert a.host_veth not in _host_links()
 
 
-def _check_eni_in_netns(eni: TaskEni) -> None:
-    with rtnl_over(socket_in_netns(eni.netns_path, socket.AF_NETLINK, socket.SOCK_DGRAM)) as inner:
-        (link,) = inner.get_links(inner.link_lookup(ifname="eth1")[0])
-        assert link.get_attr("IFLA_MTU") == eni.mtu and link["flags"] & 1
-        (addr,) = inner.get_addr(index=link["index"], family=socket.AF_INET)
-        assert (addr.get_attr("IFA_ADDRESS"), addr["prefixlen"]) == (eni.ip, eni.prefix_len)
-        assert inner.get_routes(family=socket.AF_INET, dst=METADATA_IP, table=254)
+def test_thirty_enis_made_and_deleted_concurrently_all_work_and_leave_nothing(net: VpcSandbox,
+                                                                               vpc: VpcRouter) -> None:
+    cidr = subnet(vpc.cidr, 0)
 
-
-def test_thirty_enis_created_concurrently_are_all_set_up_and_torn_down(net: Sandbox) -> None:
-    delete_subnet_bridge(net.subnet_id, prefix=net.prefix)  # the creates race to make it
-
-    async def create_all() -> list[TaskEni]:
-        return await asyncio.gather(
-            *[
-                create_task_eni_async(
-                    f"task{n}", net.subnet_id, net.subnet_cidr, net.ip(n), MTU, ipam.mac_address(f"task{n}"),
-                    prefix=net.prefix,
-                )
-                for n in range(30)
-            ]
-        )
+    async def create_all() -> list:
+        return await asyncio.gather(*[
+            create_task_eni_async(f"task{n}", vpc, cidr, address(cidr, n), MTU, ipam.mac_address(f"task{n}"),
+                                  prefix=net.prefix)
+            for n in range(30)
+        ])
 
     enis = asyncio.run(create_all())
-    listed = list_task_enis(net.prefix)
-    assert len(listed) == 30 and all(e.netns_path and e.host_veth for e in listed)
-    with host_rtnl() as ipr:
-        bridge = ipr.link_lookup(ifname=net.bridge)[0]
-        ports = {link.get_attr("IFLA_IFNAME") for link in ipr.get_links() if link.get_attr("IFLA_MASTER") == bridge}
-    assert ports == {eni.host_veth for eni in enis}
     for eni in enis:
-        _check_eni_in_netns(eni)
-    echo, _ = _tcp_exchange(enis[0], enis[29], b"first to last")
-    assert echo == b"first to last"
+        net.tasks.append(Task(eni, vpc, ("sg-open",), False))
+    listed = asyncio.run(list_task_enis_async(net.prefix))
+    assert len(listed) == 30 and all(e.netns_path and e.router_netns == vpc.netns_name for e in listed)
+    net.apply(vpc)
+    with tcp_server(net.tasks[29]) as (port, _):
+        assert tcp_talks(net.tasks[0], net.tasks[29].ip, port, b"first to last") == b"first to last"
 
     async def delete_all() -> None:
-        await asyncio.gather(*[delete_task_eni_async(eni.task_id, prefix=net.prefix) for eni in enis])
+        await asyncio.gather(*[delete_task_eni_async(e.task_id, prefix=net.prefix) for e in enis])
 
     asyncio.run(delete_all())
     assert list_task_enis(net.prefix) == []
-    assert not {eni.host_veth for eni in enis} & _host_links()
+    assert {e["ifname"] for e in ip_json("-n", vpc.netns_name, "link", "show")} == {"lo", "uplink"}
 
 
-def test_blocking_calls_from_the_event_loop_thread_are_refused_with_a_clear_error(net: Sandbox) -> None:
+def test_blocking_calls_from_the_event_loop_thread_are_refused_with_a_clear_error(net: VpcSandbox,
+                                                                                  vpc: VpcRouter) -> None:
     async def misuse() -> None:
-        delete_task_eni("task1", prefix=net.prefix)
+        with netns_rtnl(vpc.netns_path):
+            pass
 
     with pytest.raises(RuntimeError, match="_async"):
         asyncio.run(misuse())
 
 
-def test_twenty_enis_one_by_one_then_a_hundred_at_once_are_made_and_deleted_leaving_nothing(net: Sandbox) -> None:
-    # How fast this goes is measured in bench/network.py; here only that it all happens.
-    for n in range(20):
-        net.eni(n)
-    assert len(list_task_enis(net.prefix)) == 20
-    for n in range(20):
-        delete_task_eni(f"task{n}", prefix=net.prefix)
-    assert list_task_enis(net.prefix) == []
+def test_timings_of_eni_create_and_delete(net: VpcSandbox, vpc: VpcRouter, capsys: pytest.CaptureFixture) -> None:
+    # Measured, not asserted (bench/network.py holds the targets): printed with -s.
+    cidr = subnet(vpc.cidr, 0)
+    creates, deletes = [], []
+    for n in range(15):
+        started = time.perf_counter()
+        create_task_eni(f"t{n}", vpc, cidr, address(cidr, n), MTU, ipam.mac_address(f"t{n}"), prefix=net.prefix)
+        creates.append(time.perf_counter() - started)
+    for n in range(15):
+        started = time.perf_counter()
+        delete_task_eni(f"t{n}", prefix=net.prefix)
+        deletes.append(time.perf_counter() - started)
+    with capsys.disabled():
+        print(f"\nENI create median {statistics.median(creates) * 1e3:.1f} ms, "
+              f"delete median {statistics.median(deletes) * 1e3:.1f} ms")
 
-    async def hundred() -> list[TaskEni]:
-        made = await asyncio.gather(
-            *[
-                create_task_eni_async(
-                    f"task{n}", net.subnet_id, net.subnet_cidr, net.ip(n), MTU, ipam.mac_address(f"task{n}"),
-                    prefix=net.prefix,
-                )
-                for n in range(100)
-            ]
-        )
-        listed = await list_task_enis_async(net.prefix)
-        assert len(listed) == 100 and all(e.netns_path and e.host_veth for e in listed)
-        await asyncio.gather(*[delete_task_eni_async(f"task{n}", prefix=net.prefix) for n in range(100)])
-        return made
 
-    enis = asyncio.run(asyncio.wait_for(hundred(), timeout=120))  # a hang guard, far above the bench's ~1 s
-    assert len({eni.ip for eni in enis}) == 100
-    assert list_task_enis(net.prefix) == []
-    assert not {eni.host_veth for eni in enis} & _host_links()
+def test_ping_between_tasks_is_answered_when_the_filter_allows_icmp(net: VpcSandbox, vpc: VpcRouter) -> None:
+    a, b = net.task(vpc, subnet(vpc.cidr, 0)), net.task(vpc, subnet(vpc.cidr, 1))
+    net.apply(vpc, [OPEN])
+    assert pings(a, b.ip)
+
+
+def test_a_namespace_that_does_not_exist_is_a_clear_os_error() -> None:
+    with pytest.raises(FileNotFoundError):
+        with netns_rtnl(str(Path("/run/netns/does-not-exist"))):
+            pass

@@ -139,11 +139,22 @@ class FakeRuntime:
         yield None
 
 
+class FakeNetworks:
+    """The engine tests use recording hooks, never the ENI hook: nothing here is called."""
+
+    async def attach(self, task_id: str, eni: Any, mtu: int) -> None:
+        raise AssertionError("the engine tests do not make ENIs")
+
+    async def detach(self, task_id: str, eni: Any) -> None:
+        raise AssertionError("the engine tests do not make ENIs")
+
+
 class FakeHost:
     def __init__(self, runtime: FakeRuntime, root: Path) -> None:
         self.runtime = runtime
         self.region = "us-east-1"
         self.network_prefix = "fgtest"
+        self.networks = FakeNetworks()
         self.root = root
 
     def task_dir(self, task_id: str) -> Path:
@@ -151,9 +162,6 @@ class FakeHost:
 
     def log_path(self, task_id: str, container_name: str) -> Path:
         return self.root / task_id / f"{container_name}.log"
-
-    async def ensure_subnet(self, subnet_id: str, cidr: str) -> None:
-        pass
 
     async def containerd_back(self) -> None:
         await self.runtime.up.wait()

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from fargo.config import Config
 from fargo.control.agent_gateway import InProcessControlPlane
+from fargo.control.vpcs.network import Network
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
 from fargo.control.task_definitions.registry import TaskDefinitionRegistry
@@ -145,8 +146,10 @@ class _Fargo:
         registry.register({"family": "web", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
                            "cpu": "256", "memory": "512",
                            "containerDefinitions": [{"name": "app", "image": "busybox:latest"}]})
-        self.tasks = Tasks(self.ctx, clusters, registry)
-        self.gateway = InProcessControlPlane(self.ctx, self.tasks, poll_seconds=0.05)
+        network = Network(self.ctx)
+        network.ensure_default()
+        self.tasks = Tasks(self.ctx, clusters, registry, network)
+        self.gateway = InProcessControlPlane(self.ctx, self.tasks, network, poll_seconds=0.05)
         self.subnet = self.ctx.config.network.subnets[0].subnet_id
 
     async def run(self, **extra: Any) -> dict:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from fargo.agent.engine.dependencies import ContainerProgress
 from fargo.platform import PlatformVersion
 from fargo.protocol.container_settings import EffectiveContainerSettings
-from fargo.protocol.messages import TaskAssignment
+from fargo.protocol.messages import EniPlan, TaskAssignment
 from fargo.runtime.client import Containerd
 from fargo.runtime.oci_spec import BindMount, Rlimit
 from fargo.runtime.records import ImageConfig
@@ -114,18 +114,25 @@ class TaskContext(Protocol):
         ...
 
 
+class TaskNetworking(Protocol):
+    """The VPCs on this host (fargo.agent.vpc_networks.VpcNetworks)."""
+
+    async def attach(self, task_id: str, eni: EniPlan, mtu: int) -> None: ...
+
+    async def detach(self, task_id: str, eni: EniPlan) -> None: ...
+
+
 class HostFacilities(Protocol):
-    """What hooks need of the agent's host: paths, containerd, the subnets' bridges."""
+    """What hooks need of the agent's host: paths, containerd, the VPCs' routers."""
 
     runtime: Containerd
     region: str
     network_prefix: str
+    networks: TaskNetworking
 
     def task_dir(self, task_id: str) -> Path: ...
 
     def log_path(self, task_id: str, container_name: str) -> Path: ...
-
-    async def ensure_subnet(self, subnet_id: str, cidr: str) -> None: ...
 
     async def containerd_back(self) -> None: ...
 

@@ -1,5 +1,5 @@
-"""The task ENI hook: the task's network namespace and its veth on the subnet's bridge, with the IP, MAC
-and DNS name the control plane planned; every container joins that namespace.
+"""The task ENI hook: the task's network namespace, routed to its VPC's router with the IP, MAC and DNS
+name the control plane planned, filtered by its security groups; every container joins that namespace.
 """
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import logging
 
 from fargo import clock
 from fargo.agent.hooks.base import ContainerRun, ContainerSpecContribution, TaskCannotStart, TaskContext, TaskHook
-from fargo.protocol import stop_reasons as reasons
 from fargo.network.names import netns_name, netns_path
 from fargo.network.rtnl import NetlinkError
-from fargo.network.task_eni import TaskEniError, create_task_eni_async, delete_task_eni_async
+from fargo.network.security_groups import VpcFilterError
+from fargo.network.task_eni import TaskEniError
+from fargo.protocol import stop_reasons as reasons
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +24,8 @@ class TaskEniHook(TaskHook):
         attachment = task.attachment
         attachment.status = "ATTACHING"
         try:
-            await self.host.ensure_subnet(eni.subnet_id, eni.subnet_cidr)
-            await create_task_eni_async(task.task_id, eni.subnet_id, eni.subnet_cidr, eni.ip,
-                                        task.platform.task_eni_mtu, eni.mac, prefix=self.host.network_prefix)
-        except (TaskEniError, NetlinkError, OSError) as e:
+            await self.host.networks.attach(task.task_id, eni, task.platform.task_eni_mtu)
+        except (TaskEniError, VpcFilterError, NetlinkError, OSError) as e:
             log.warning("the ENI of task %s could not be made", task.task_id, exc_info=True)
             attachment.status = "FAILED"
             raise TaskCannotStart(reasons.resource_initialization(task.platform, f"failed to configure ENI: {e}")) \
@@ -49,5 +48,5 @@ class TaskEniHook(TaskHook):
         attachment = task.attachment
         if attachment.status in ("ATTACHED", "ATTACHING", "FAILED"):
             attachment.status = "DETACHING"
-        await delete_task_eni_async(task.task_id, prefix=self.host.network_prefix)
+        await self.host.networks.detach(task.task_id, task.assignment.eni)
         attachment.status = "DELETED"

@@ -1,0 +1,28 @@
+"""The network package's own threads for its blocking work (netlink, nft, namespaces).
+
+The `*_async` functions of fargo.network run here, so short network work never queues behind slow storage
+work in asyncio's default pool, and never runs on the event loop thread (pyroute2 refuses that).
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_WORKERS = 4
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="fargo-net")
+    return _pool
+
+
+async def run_blocking(call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """`call(*args, **kwargs)` on the network pool, awaited from the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_executor(), functools.partial(call, *args, **kwargs))

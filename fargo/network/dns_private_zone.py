@@ -1,0 +1,96 @@
+"""One VPC's own DNS answers: A records for its ENIs' private DNS names, PTR records for their addresses.
+
+A `PrivateZone` is immutable and replaced whole when the VPC's ENIs change, so a query in flight always sees
+one consistent set. Queries for names outside the served zones are not answered here (they are forwarded).
+"""
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dnslib import PTR, QTYPE, RCODE, RR, SOA, A, DNSQuestion, DNSRecord
+
+from fargo.network.dns_names import is_within, normalized, private_zone, reverse_name, served_zone
+from fargo.network.dns_replies import empty_reply
+
+RECORD_TTL = 60  # what Route 53 Resolver gives EC2 private names
+_IN = 1  # class IN
+_ANY = 255  # class and type ANY
+# RFC 6303's SOA for locally served zones; the minimum (negative-caching TTL) matches the record TTL.
+_SOA_CONTACT = "nobody.invalid"
+_SOA_TIMES = (1, 3600, 1200, 604800, RECORD_TTL)
+
+
+@dataclass(frozen=True)
+class PrivateZone:
+    """The names one VPC answers itself, all normalized (see dns_names.normalized)."""
+
+    region: str
+    addresses: Mapping[str, str]  # private DNS name -> IPv4
+    pointers: Mapping[str, str]  # reverse name -> private DNS name
+    parents: frozenset[str]  # names that only exist as parents of others (e.g. 0.213.10.in-addr.arpa)
+
+    @classmethod
+    def of(cls, region: str, records: Mapping[str, str]) -> PrivateZone:
+        """Build from private DNS name -> IPv4; every name must lie in the region's private zone."""
+        zone = private_zone(region)
+        addresses: dict[str, str] = {}
+        pointers: dict[str, str] = {}
+        for name, ip in records.items():
+            key = normalized(name)
+            if not is_within(key, zone) or key == zone:
+                raise ValueError(f"{name!r} is not a name in the private zone {zone} of region {region}")
+            address = str(ipaddress.IPv4Address(ip))
+            addresses[key] = address
+            pointers[reverse_name(address)] = key
+        parents = {
+            parent
+            for name in (*addresses, *pointers)
+            for parent in _parents(name)
+            if served_zone(parent, region) is not None
+        }
+        return cls(region, addresses, pointers, frozenset(parents) - set(addresses) - set(pointers))
+
+    def answer(self, query: DNSRecord) -> DNSRecord | None:
+        """The reply to a one-question query if its name is ours to answer, else None (forward it)."""
+        question = query.q
+        name = normalized(question.qname)
+        zone = served_zone(name, self.region)
+        if question.qclass not in (_IN, _ANY) or (zone is None and name not in self.pointers):
+            return None
+        reply = empty_reply(query)
+        records = self._records_of(name, question)
+        is_apex = zone is not None and name == zone
+        if records:
+            reply.add_answer(*records)
+        elif is_apex and question.qtype in (QTYPE.SOA, _ANY):
+            reply.add_answer(_soa(name))
+        else:
+            if records is None and not is_apex and name not in self.parents:
+                reply.header.rcode = RCODE.NXDOMAIN
+            # RFC 2308: a negative answer carries the zone's SOA, so resolvers know how long to cache it.
+            reply.add_auth(_soa(zone or name.partition(".")[2]))
+        return reply
+
+    def _records_of(self, name: str, question: DNSQuestion) -> list[RR] | None:
+        """The records of `name` of the asked type; [] if the name exists without them, None if it does not."""
+        # Answers carry the name as the client spelled it (some clients check the case they sent).
+        if name in self.addresses:
+            if question.qtype not in (QTYPE.A, _ANY):
+                return []
+            return [RR(question.qname, QTYPE.A, rdata=A(self.addresses[name]), ttl=RECORD_TTL)]
+        if name in self.pointers:
+            if question.qtype not in (QTYPE.PTR, _ANY):
+                return []
+            return [RR(question.qname, QTYPE.PTR, rdata=PTR(self.pointers[name] + "."), ttl=RECORD_TTL)]
+        return None
+
+
+def _parents(name: str) -> list[str]:
+    labels = name.split(".")
+    return [".".join(labels[i:]) for i in range(1, len(labels))]
+
+
+def _soa(zone: str) -> RR:
+    return RR(zone + ".", QTYPE.SOA, rdata=SOA(zone + ".", _SOA_CONTACT + ".", _SOA_TIMES), ttl=RECORD_TTL)
