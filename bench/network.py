@@ -1,5 +1,5 @@
-"""Task ENI speed: create and delete one by one and 100 at once, against the same ENI made with `ip` commands.
-The 100-at-once measurement was a timing assertion in tests/integration/test_network.py.
+"""Task ENI speed: create and delete one by one and 100 at once, against the same routed ENI made with `ip`
+commands, and the time of a security group filter apply. All in one VPC router of the bench's own.
 Usage (root, repo root): .venv/bin/python bench/network.py [--rounds 20] [--concurrent 100]
 """
 from __future__ import annotations
@@ -21,10 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _fargo_process import percentile, print_table  # noqa: E402
 
 from fargo.network import ipam  # noqa: E402
-from fargo.network.host_routes import METADATA_IP, ensure_vpc_guard, remove_vpc_guard  # noqa: E402
-from fargo.network.names import bridge_name, host_veth_name, netns_name  # noqa: E402
+from fargo.network.names import netns_name, router_port_name  # noqa: E402
 from fargo.network.rtnl import host_rtnl  # noqa: E402
-from fargo.network.subnet_bridge import delete_subnet_bridge, ensure_subnet_bridge  # noqa: E402
+from fargo.network.security_groups import LocalEni, apply_vpc_filter, render_vpc_filter  # noqa: E402
 from fargo.network.task_eni import (  # noqa: E402
     create_task_eni,
     create_task_eni_async,
@@ -33,6 +32,8 @@ from fargo.network.task_eni import (  # noqa: E402
     list_task_enis,
     list_task_enis_async,
 )
+from fargo.network.vpc_router import VpcRouter, delete_vpc_router, ensure_vpc_router  # noqa: E402
+from fargo.protocol.messages import GroupPolicy, RulePolicy, VpcPolicy  # noqa: E402
 
 MTU = 9001
 # Addresses in the /20: the measured ENIs from .4 on, the baseline's from offset 1500, one warm-up at 3000.
@@ -43,12 +44,16 @@ CONCURRENT_TARGET_S = 10.0  # each of 100 creates at once and 100 deletes at onc
 
 @dataclass
 class Sandbox:
-    """A bench-only prefix and a 10.x.0.0/16 that no host route uses, guarded by an unreachable route."""
+    """A bench-only prefix and VPC router in a 10.x.0.0/16 that no host route uses."""
 
     prefix: str
     vpc_cidr: str
-    subnet_id: str
     subnet_cidr: str
+    router: VpcRouter | None = None
+
+    @property
+    def vpc_id(self) -> str:
+        return f"vpc-{self.prefix}"
 
     def ip(self, n: int) -> str:
         return str(ipaddress.ip_network(self.subnet_cidr).network_address + 4 + n)
@@ -68,7 +73,7 @@ def sequential(box: Sandbox, rounds: int) -> tuple[list[float], list[float]]:
     adds, deletes = [], []
     for n in range(rounds):
         started = time.perf_counter()
-        create_task_eni(f"task{n}", box.subnet_id, box.subnet_cidr, box.ip(n), MTU, ipam.mac_address(f"task{n}"),
+        create_task_eni(f"task{n}", box.router, box.subnet_cidr, box.ip(n), MTU, ipam.mac_address(f"task{n}"),
                         prefix=box.prefix)
         adds.append(time.perf_counter() - started)
     for n in range(rounds):
@@ -81,7 +86,7 @@ def sequential(box: Sandbox, rounds: int) -> tuple[list[float], list[float]]:
 async def concurrent(box: Sandbox, n: int) -> tuple[float, float]:
     started = time.perf_counter()
     await asyncio.gather(*[
-        create_task_eni_async(f"task{i}", box.subnet_id, box.subnet_cidr, box.ip(i), MTU, ipam.mac_address(f"task{i}"),
+        create_task_eni_async(f"task{i}", box.router, box.subnet_cidr, box.ip(i), MTU, ipam.mac_address(f"task{i}"),
                               prefix=box.prefix)
         for i in range(n)
     ])
@@ -94,21 +99,25 @@ async def concurrent(box: Sandbox, n: int) -> tuple[float, float]:
 
 
 def ip_commands(box: Sandbox, rounds: int) -> tuple[list[float], list[float]]:
-    """The baseline: the same ENI with iproute2, one fork per step (host.md's recipe)."""
-    bridge, gateway = bridge_name(box.subnet_id, box.prefix), ipam.gateway_ip(box.subnet_cidr)
+    """The baseline: the same routed ENI with iproute2, one fork per step."""
+    assert box.router is not None
+    router, gateway = box.router.netns_name, ipam.gateway_ip(box.subnet_cidr)
     length = ipam.prefix_length(box.subnet_cidr)
     adds, deletes = [], []
     for n in range(rounds):
         task_id = f"base{n}"
-        ns, veth, ip = netns_name(task_id, box.prefix), host_veth_name(task_id, box.prefix), box.ip(BASELINE_IP_OFFSET + n)
+        ns, port, ip = netns_name(task_id, box.prefix), router_port_name(task_id, box.prefix), box.ip(BASELINE_IP_OFFSET + n)
         steps = [["ip", "netns", "add", ns],
-                 ["ip", "link", "add", veth, "mtu", str(MTU), "type", "veth", "peer", "name", "eth1", "mtu", str(MTU),
-                  "netns", ns],
-                 ["ip", "link", "set", veth, "master", bridge], ["ip", "link", "set", veth, "up"],
-                 ["ip", "-n", ns, "link", "set", "lo", "up"], ["ip", "-n", ns, "addr", "add", f"{ip}/{length}",
-                                                              "dev", "eth1"],
+                 ["ip", "-n", router, "link", "add", port, "mtu", str(MTU), "type", "veth", "peer", "name", "eth1",
+                  "mtu", str(MTU), "netns", ns],
+                 ["ip", "-n", router, "link", "set", port, "up"],
+                 ["ip", "-n", router, "addr", "add", gateway, "peer", f"{ip}/32", "dev", port],
+                 ["ip", "netns", "exec", router, "sysctl", "-qw", f"net.ipv4.neigh.{port}.proxy_delay=0"],
+                 ["ip", "-n", ns, "link", "set", "lo", "up"],
+                 ["ip", "-n", ns, "addr", "add", f"{ip}/{length}", "dev", "eth1"],
                  ["ip", "-n", ns, "link", "set", "eth1", "up"],
-                 ["ip", "-n", ns, "route", "add", f"{METADATA_IP}/32", "via", gateway, "dev", "eth1"]]
+                 ["ip", "-n", ns, "route", "add", "default", "via", gateway, "dev", "eth1"],
+                 ["ip", "-n", ns, "route", "add", f"{ipam.METADATA_IP}/32", "via", gateway, "dev", "eth1"]]
         started = time.perf_counter()
         for step in steps:
             subprocess.run(step, check=True, capture_output=True)
@@ -116,19 +125,36 @@ def ip_commands(box: Sandbox, rounds: int) -> tuple[list[float], list[float]]:
     for n in range(rounds):
         task_id = f"base{n}"
         started = time.perf_counter()
-        subprocess.run(["ip", "link", "del", host_veth_name(task_id, box.prefix)], check=True, capture_output=True)
+        subprocess.run(["ip", "-n", router, "link", "del", router_port_name(task_id, box.prefix)], check=True,
+                       capture_output=True)
         subprocess.run(["ip", "netns", "del", netns_name(task_id, box.prefix)], check=True, capture_output=True)
         deletes.append(time.perf_counter() - started)
     return adds, deletes
 
 
+def filter_applies(box: Sandbox, enis: int, rounds: int) -> list[float]:
+    """Render and apply the VPC's filter for `enis` ENIs in three groups (the ports need not exist)."""
+    assert box.router is not None
+    local = [LocalEni(f"f{n}", router_port_name(f"f{n}", box.prefix), box.ip(n), (f"sg-{n % 3}",), n % 2 == 0)
+             for n in range(enis)]
+    groups = [GroupPolicy(f"sg-{g}", [RulePolicy("tcp", 80, 80, peer_group=f"sg-{(g + 1) % 3}")],
+                          [RulePolicy("-1", cidr="0.0.0.0/0")], [e.ip for e in local if e.group_ids[0] == f"sg-{g}"])
+              for g in range(3)]
+    policy = VpcPolicy(box.vpc_id, box.vpc_cidr, groups)
+    took = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        apply_vpc_filter(box.router, render_vpc_filter(policy, local, box.router))
+        took.append(time.perf_counter() - started)
+    return took
+
+
 def clean_up(box: Sandbox, rounds: int) -> None:
     for leftover in list_task_enis(box.prefix):
         delete_task_eni(leftover.task_id, prefix=box.prefix)
-    for n in range(rounds):  # baseline veths carry no alias, so list_task_enis cannot see them
+    for n in range(rounds):  # baseline ports carry no alias, so list_task_enis cannot see them
         delete_task_eni(f"base{n}", prefix=box.prefix)
-    delete_subnet_bridge(box.subnet_id, prefix=box.prefix)
-    remove_vpc_guard(box.vpc_cidr)
+    delete_vpc_router(box.vpc_id, prefix=box.prefix)
 
 
 def main() -> int:
@@ -141,21 +167,23 @@ def main() -> int:
 
     prefix = "b" + secrets.token_hex(2)
     vpc = free_vpc_cidr()
-    box = Sandbox(prefix, vpc, f"subnet-{prefix}", vpc.replace(".0.0/16", ".0.0/20"))
+    box = Sandbox(prefix, vpc, vpc.replace(".0.0/16", ".0.0/20"))
     try:
-        ensure_vpc_guard(vpc)
-        ensure_subnet_bridge(box.subnet_id, box.subnet_cidr, MTU, prefix=prefix)
-        create_task_eni("warm", box.subnet_id, box.subnet_cidr, box.ip(WARM_IP_OFFSET), MTU, ipam.mac_address("warm"),
+        started = time.perf_counter()
+        box.router = ensure_vpc_router(box.vpc_id, vpc, prefix=prefix)
+        router_made = time.perf_counter() - started
+        create_task_eni("warm", box.router, box.subnet_cidr, box.ip(WARM_IP_OFFSET), MTU, ipam.mac_address("warm"),
                         prefix=prefix)
         delete_task_eni("warm", prefix=prefix)
         adds, deletes = sequential(box, args.rounds)
         added, deleted = asyncio.run(concurrent(box, args.concurrent))
         base_adds, base_deletes = ip_commands(box, args.rounds)
+        applies_20, applies_100 = filter_applies(box, 20, 10), filter_applies(box, 100, 10)
     finally:
         clean_up(box, args.rounds)
 
     ms = 1000.0
-    print(f"\nTask ENIs (prefix {prefix}, subnet {box.subnet_cidr}; {args.rounds} one by one)")
+    print(f"\nTask ENIs (prefix {prefix}, subnet {box.subnet_cidr} of one VPC router; {args.rounds} one by one)")
     print_table(["what", "p50 ms", "p95 ms", "max ms"], [
         ("create_task_eni", percentile(adds, 50) * ms, percentile(adds, 95) * ms, max(adds) * ms),
         ("delete_task_eni", percentile(deletes, 50) * ms, percentile(deletes, 95) * ms, max(deletes) * ms),
@@ -163,6 +191,11 @@ def main() -> int:
          max(base_adds) * ms),
         ("ip commands: delete (baseline)", percentile(base_deletes, 50) * ms, percentile(base_deletes, 95) * ms,
          max(base_deletes) * ms),
+        ("ensure_vpc_router (a new one)", router_made * ms, router_made * ms, router_made * ms),
+        ("filter render + apply, 20 ENIs", percentile(applies_20, 50) * ms, percentile(applies_20, 95) * ms,
+         max(applies_20) * ms),
+        ("filter render + apply, 100 ENIs", percentile(applies_100, 50) * ms, percentile(applies_100, 95) * ms,
+         max(applies_100) * ms),
     ])
     print()
     c = args.concurrent

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 
 from fargo.agent import host_claims, host_scan
 from fargo.agent.task_cgroup import list_task_cgroups, remove_task_cgroup
+from fargo.network.blocking_pool import run_blocking
+from fargo.network.bridge_leftovers import remove_unused_leftover_bridges
+from fargo.network.rtnl import NetlinkError
 from fargo.network.task_eni import delete_task_eni_async, list_task_enis_async
 from fargo.network.vpc_router import VpcRouterError, delete_vpc_router_async, list_vpc_routers_async
 from fargo.runtime.errors import ContainerRuntimeError
@@ -76,7 +79,8 @@ async def remove_orphans(agent: Agent) -> None:
 
 async def remove_orphan_networks(prefix: str, *, is_orphan: Callable[[str], bool],
                                  live_vpc_ids: Callable[[], set[str]]) -> None:
-    """Delete the orphans' task ENIs, then the routers of VPCs without a live task here.
+    """Delete the orphans' task ENIs, then the routers of VPCs without a live task here, and the bridges an
+    older Fargo left.
 
     A router that still holds a task port (a task of another Fargo on this host, or one not yet resumed)
     is kept: only an unused router goes.
@@ -93,6 +97,11 @@ async def remove_orphan_networks(prefix: str, *, is_orphan: Callable[[str], bool
                 log.info("removed the router of %s: no task of this agent is in it", vpc_id)
         except VpcRouterError as e:
             log.warning("could not remove the router of %s: %s", vpc_id, e)
+    try:
+        for bridge in await run_blocking(remove_unused_leftover_bridges, prefix):
+            log.info("removed subnet bridge %s, left by the bridge design", bridge)
+    except (NetlinkError, OSError) as e:
+        log.warning("could not remove the bridges left by the bridge design: %s", e)
 
 
 def _is_container_snapshot(key: str) -> bool:

@@ -74,8 +74,10 @@ class VpcNetworks:
                 self.resolver.set_records(eni.vpc_id, dict(vpc.names))
                 await self._apply(eni.vpc_id, vpc)
                 return
+            # The resolver's sockets first: they would keep the namespace alive. A router that still holds
+            # ports (of another Fargo on this host) is kept.
             await self.resolver.close_vpc(eni.vpc_id)
-            await delete_vpc_router_async(eni.vpc_id, prefix=self.prefix)
+            await delete_vpc_router_async(eni.vpc_id, prefix=self.prefix, if_unused=True)
             del self._vpcs[eni.vpc_id]
 
     async def set_policies(self, policies: list[VpcPolicy]) -> None:

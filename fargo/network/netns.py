@@ -72,29 +72,6 @@ def run_in_netns(path: str, work: Callable[[], T]) -> T:
     return _in_new_thread(entered)
 
 
-def start_in_netns(
-    path: str | None, work: Callable[[], None], on_error: Callable[[BaseException], None]
-) -> threading.Thread:
-    """Start a daemon thread that enters the namespace at `path` (None: stays in this one) and calls `work`.
-
-    For work whose caller needs a result before the thread is done (`work` signals it). If entering fails,
-    `work` is not called and `on_error` gets the error.
-    """
-
-    def entered() -> None:
-        try:
-            if path is not None:
-                _enter(path)
-        except BaseException as error:
-            on_error(error)
-            return
-        work()
-
-    thread = threading.Thread(target=entered, name="fargo-netns", daemon=True)
-    thread.start()
-    return thread
-
-
 def socket_in_netns(path: str, family: int, kind: int, proto: int = 0) -> socket.socket:
     """A socket that lives in the namespace at `path`, usable from any thread."""
     return run_in_netns(path, lambda: socket.socket(family, kind, proto))

@@ -12,7 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from fargo.network.names import host_veth_name, netns_name
+from fargo.network.names import netns_name
+from fargo.network.task_eni import list_task_enis
 from fargo.runtime.containerd_daemon import ContainerdPaths
 from tests.e2e.conftest import TEST_IMAGE, FargoProcess, import_test_image
 
@@ -71,15 +72,13 @@ def _containerd_pid(data_dir: Path) -> int:
 def _leftovers(data_dir: Path, task_ids: list[str]) -> list[str]:
     left: list[str] = []
     netns = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     for task_id in task_ids:
         if netns_name(task_id) in netns:
             left.append(f"netns of {task_id}")
         for hierarchy in Path("/sys/fs/cgroup").iterdir():
             if (hierarchy / "fargo" / task_id).exists():
                 left.append(f"cgroup {hierarchy.name}/fargo/{task_id}")
-    link_names = {line.split(":")[1].strip().split("@")[0] for line in links.splitlines()}
-    left += [f"veth of {t}" for t in task_ids if host_veth_name(t) in link_names]
+    left += [f"ENI port of {eni.task_id}" for eni in list_task_enis() if eni.task_id in task_ids]
     ctr = ["ctr", "-a", str(ContainerdPaths.for_data_dir(data_dir).socket), "-n", "fargo"]
     containers = subprocess.run(ctr + ["containers", "ls", "-q"], capture_output=True, text=True).stdout.split()
     left += [f"container {c}" for c in containers]

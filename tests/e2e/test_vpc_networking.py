@@ -12,7 +12,6 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import FARGO, REPO, TEST_IMAGE, FargoProcess, import_test_image, wait_for_task
-from tests.fargo_process import discard_data_dir, free_port
+from tests.fargo_process import free_port
 
 OUTSIDE_NET = "203.0.113"
 SERVER_PORT = 8080
@@ -99,9 +98,9 @@ def stop(ecs, *tasks: dict) -> None:  # noqa: ANN001
         finished(ecs, task)
 
 
-def fetch(url: str, timeout: int = 2) -> str:
-    """A client command: prints the page, exits 0 when it was fetched."""
-    return f"wget -T {timeout} -q -O - {url}"
+def fetch(ip: str, port: int = SERVER_PORT, timeout: int = 2) -> str:
+    """A client command: prints the page, exits 0 when it was fetched. (nc: busybox's static wget crashes.)"""
+    return f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w {timeout} {ip} {port}"
 
 
 def wait_until(check, timeout: float, what: str) -> float:  # noqa: ANN001
@@ -137,9 +136,8 @@ def test_security_groups_allow_the_client_group_and_deny_others_across_zones(run
     server = running(ecs, run(ecs, "e2e-sg-server", SERVE.format(reply="from-a"), [vpc_a["subnets"][0]],
                               [vpc_a["server"]]))
     try:
-        url = f"http://{ip_of(server)}:{SERVER_PORT}/"
-        allowed = run(ecs, "e2e-sg-client", fetch(url), [vpc_a["subnets"][1]], [vpc_a["client"]])
-        denied = run(ecs, "e2e-sg-other", fetch(url), [vpc_a["subnets"][1]], [vpc_a["other"]])
+        allowed = run(ecs, "e2e-sg-client", fetch(ip_of(server)), [vpc_a["subnets"][1]], [vpc_a["client"]])
+        denied = run(ecs, "e2e-sg-other", fetch(ip_of(server)), [vpc_a["subnets"][1]], [vpc_a["other"]])
         assert exit_code(ecs, allowed) == 0
         assert "from-a" in logs(runner_fargo, allowed)
         assert finished(ecs, allowed)["availabilityZone"] == "us-east-1b" != server["availabilityZone"]
@@ -155,7 +153,7 @@ def test_a_rule_revoked_while_both_tasks_run_stops_new_connections_within_a_seco
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": SERVER_PORT, "ToPort": SERVER_PORT, "IpRanges": [{"CidrIp": "10.77.0.0/16"}]}])
     server = running(ecs, run(ecs, "e2e-revoke-server", SERVE.format(reply="up"), [vpc_a["subnets"][0]], [group]))
-    loop = (f"while true; do if {fetch(f'http://{ip_of(server)}:{SERVER_PORT}/', 1)} >/dev/null 2>&1; "
+    loop = (f"while true; do if {fetch(ip_of(server), timeout=1)} >/dev/null 2>&1; "
             "then echo ok; else echo fail; fi; sleep 0.1; done")
     client = running(ecs, run(ecs, "e2e-revoke-client", loop, [vpc_a["subnets"][1]], [vpc_a["client"]]))
     try:
@@ -187,7 +185,7 @@ def test_two_vpcs_with_the_same_cidr_are_isolated(runner_fargo: FargoProcess) ->
     try:
         assert ip_of(servers[0]) == ip_of(servers[1])  # the same address, in two VPCs
         for i in range(2):
-            client = run(ecs, f"e2e-twin-client-{i}", fetch(f"http://{ip_of(servers[i])}:{SERVER_PORT}/"),
+            client = run(ecs, f"e2e-twin-client-{i}", fetch(ip_of(servers[i])),
                          [subnets[i]], [groups[i]])
             assert exit_code(ecs, client) == 0
             assert f"twin-{i}" in logs(runner_fargo, client) and f"twin-{1 - i}" not in logs(runner_fargo, client)
@@ -199,7 +197,7 @@ def test_the_default_group_lets_its_members_talk_to_each_other(runner_fargo: Far
     ecs = runner_fargo.client("ecs")
     server = running(ecs, run(ecs, "e2e-default-server", SERVE.format(reply="dflt"), [vpc_a["subnets"][0]]))
     try:
-        client = run(ecs, "e2e-default-client", fetch(f"http://{ip_of(server)}:{SERVER_PORT}/"), [vpc_a["subnets"][0]])
+        client = run(ecs, "e2e-default-client", fetch(ip_of(server)), [vpc_a["subnets"][0]])
         assert exit_code(ecs, client) == 0
     finally:
         stop(ecs, server)
@@ -317,7 +315,8 @@ def test_run_task_validates_the_awsvpc_configuration_as_ecs_does(runner_fargo: F
         "'subnet-0000000000000000a' does not exist (ErrorCode: InvalidSubnetID.NotFound)")
     assert "sg-0000000000000000b" in error({"subnets": vpc_a["subnets"], "securityGroups": ["sg-0000000000000000b"]})
     assert error({"subnets": [vpc_a["subnets"][0], other_subnet]})
-    assert error({"subnets": vpc_a["subnets"], "securityGroups": [vpc_a["client"]] * 6})
+    six = [make_group(ec2, vpc_a["vpc"], f"e2e-six-{i}-{secrets.token_hex(2)}") for i in range(6)]
+    assert error({"subnets": vpc_a["subnets"], "securityGroups": six})
     with pytest.raises(ClientError):
         ecs.run_task(taskDefinition=td, launchType="FARGATE")
 
@@ -387,9 +386,8 @@ def test_assign_public_ip_enabled_reaches_outside_through_the_host_and_disabled_
         runner_fargo: FargoProcess, vpc_a: dict) -> None:
     ecs = runner_fargo.client("ecs")
     with OutsideHost() as outside:
-        url = f"http://{outside.ip}:{SERVER_PORT}/"
-        public = run(ecs, "e2e-nat-on", fetch(url), [vpc_a["subnets"][0]], public=True)
-        private = run(ecs, "e2e-nat-off", fetch(url), [vpc_a["subnets"][0]], public=False)
+        public = run(ecs, "e2e-nat-on", fetch(outside.ip), [vpc_a["subnets"][0]], public=True)
+        private = run(ecs, "e2e-nat-off", fetch(outside.ip), [vpc_a["subnets"][0]], public=False)
         assert exit_code(ecs, public) == 0
         assert "outside" in logs(runner_fargo, public)
         assert exit_code(ecs, private) != 0
@@ -421,10 +419,10 @@ def upstream_resolver() -> Iterator[tuple[int, list[str]]]:
         server.stop()
 
 
-def test_other_names_are_forwarded_to_the_upstream_given_to_fargo_up(upstream_resolver: tuple[int, list[str]]) -> None:
+def test_other_names_are_forwarded_to_the_upstream_given_to_fargo_up(upstream_resolver: tuple[int, list[str]],
+                                                                     fresh_fargo_dir: Path) -> None:
     port, asked = upstream_resolver
-    data_dir = Path(f"/tmp/fargo-e2e-dns-{uuid.uuid4().hex[:8]}")
-    f = FargoProcess(data_dir, extra_args=["--dns-upstream", f"127.0.0.1:{port}"])
+    f = FargoProcess(fresh_fargo_dir, extra_args=["--dns-upstream", f"127.0.0.1:{port}"])
     try:
         f.start()
         import_test_image(f)
@@ -436,7 +434,6 @@ def test_other_names_are_forwarded_to_the_upstream_given_to_fargo_up(upstream_re
         assert any(name.startswith("service.example.test") for name in asked)
     finally:
         f.stop()
-        discard_data_dir(data_dir)
 
 
 def test_a_vpc_router_goes_with_the_last_task_of_its_vpc(runner_fargo: FargoProcess) -> None:

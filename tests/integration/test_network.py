@@ -39,7 +39,6 @@ from fargo.network.task_eni import (
 from fargo.network.vpc_router import (
     VpcRouter,
     delete_vpc_router,
-    ensure_vpc_router,
     ensure_vpc_router_async,
     list_vpc_routers,
 )
@@ -456,6 +455,23 @@ def test_orphans_are_listed_and_removed_by_reconciliation(net: VpcSandbox, vpc: 
         assert pinned.eni.router_ifname not in ports and orphan.eni.router_ifname not in ports
     finally:
         os.close(pin)
+
+
+def test_reconciliation_removes_an_unused_bridge_of_the_bridge_design_and_keeps_one_with_ports(
+        net: VpcSandbox) -> None:
+    unused, busy = names.bridge_name("subnet-a", net.prefix), names.bridge_name("subnet-b", net.prefix)
+    port = f"{net.prefix}xp"
+    try:
+        for bridge in (unused, busy):
+            subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+        subprocess.run(["ip", "link", "add", port, "master", busy, "type", "veth", "peer", "name", f"{port}p"],
+                       check=True)
+        asyncio.run(remove_orphan_networks(net.prefix, is_orphan=lambda _: True, live_vpc_ids=set))
+        links = {e["ifname"] for e in ip_json("link", "show")}
+        assert unused not in links and busy in links
+    finally:
+        for link in (port, unused, busy):
+            subprocess.run(["ip", "link", "del", link], capture_output=True)
 
 
 def test_a_router_with_ports_of_tasks_this_agent_does_not_know_is_kept_by_reconciliation(net: VpcSandbox,

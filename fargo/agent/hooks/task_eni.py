@@ -11,6 +11,7 @@ from fargo.network.names import netns_name, netns_path
 from fargo.network.rtnl import NetlinkError
 from fargo.network.security_groups import VpcFilterError
 from fargo.network.task_eni import TaskEniError
+from fargo.network.vpc_router import VpcRouterError
 from fargo.protocol import stop_reasons as reasons
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class TaskEniHook(TaskHook):
         attachment.status = "ATTACHING"
         try:
             await self.host.networks.attach(task.task_id, eni, task.platform.task_eni_mtu)
-        except (TaskEniError, VpcFilterError, NetlinkError, OSError) as e:
+        except (TaskEniError, VpcFilterError, VpcRouterError, NetlinkError, OSError) as e:
             log.warning("the ENI of task %s could not be made", task.task_id, exc_info=True)
             attachment.status = "FAILED"
             raise TaskCannotStart(reasons.resource_initialization(task.platform, f"failed to configure ENI: {e}")) \
