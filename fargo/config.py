@@ -55,6 +55,7 @@ class Config:
     region: str = DEFAULT_REGION
     # `--dns-upstream IP[:PORT]`: where the VPC resolvers forward; empty means the host's /etc/resolv.conf.
     dns_upstreams: tuple[str, ...] = ()
+    network_prefix: str = "fg"  # names of this Fargo's host objects (fargo.network.names)
 
     @property
     def database_url(self) -> str:

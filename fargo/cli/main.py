@@ -13,6 +13,15 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="the running Fargo (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:8400)")
 
 
+def _network_prefix(text: str) -> str:
+    from fargo.network.names import check_prefix
+
+    try:
+        return check_prefix(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _dns_upstream(text: str) -> str:
     """Checks `--dns-upstream` as it is parsed, so a typo stops `fargo up` with a clear message."""
     from fargo.network.vpc_resolver import parse_upstream  # lazily: other subcommands need no DNS code
@@ -40,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--dns-upstream", action="append", default=[], type=_dns_upstream, metavar="IP[:PORT]",
                     help="resolver the VPC DNS (base + 2) forwards other names to; repeatable, tried in order "
                          "(default: the nameservers of the host's /etc/resolv.conf)")
+    up.add_argument("--network-prefix", default="fg", type=_network_prefix, metavar="PREFIX",
+                    help="first letters of the host objects of this Fargo (namespaces, links, nft tables); a second "
+                         "Fargo on the same host needs its own (default: %(default)s)")
     up.add_argument("--log-level", default="INFO")
 
     image = sub.add_parser("image", help="images in Fargo's containerd namespace")

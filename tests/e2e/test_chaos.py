@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fargo.network.names import netns_name
 from fargo.network.task_eni import list_task_enis
+from fargo.network.vpc_router import list_vpc_routers
 from fargo.runtime.containerd_daemon import ContainerdPaths
 from tests.e2e.conftest import TEST_IMAGE, FargoProcess, import_test_image
 
@@ -79,6 +80,8 @@ def _leftovers(data_dir: Path, task_ids: list[str]) -> list[str]:
             if (hierarchy / "fargo" / task_id).exists():
                 left.append(f"cgroup {hierarchy.name}/fargo/{task_id}")
     left += [f"ENI port of {eni.task_id}" for eni in list_task_enis() if eni.task_id in task_ids]
+    # The default VPC's router goes with its last task (no other Fargo of this host runs tasks meanwhile).
+    left += [f"router of {vpc}" for vpc in list_vpc_routers() if vpc == "vpc-fargo-default"]
     ctr = ["ctr", "-a", str(ContainerdPaths.for_data_dir(data_dir).socket), "-n", "fargo"]
     containers = subprocess.run(ctr + ["containers", "ls", "-q"], capture_output=True, text=True).stdout.split()
     left += [f"container {c}" for c in containers]
