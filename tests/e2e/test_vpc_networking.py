@@ -444,6 +444,6 @@ def test_a_vpc_router_goes_with_the_last_task_of_its_vpc(runner_fargo: FargoProc
     task = running(ecs, run(ecs, "e2e-router", "sleep 3600", [subnet]))
     assert len(set(router_namespaces()) - before) == 1
     stop(ecs, task)
-    assert set(router_namespaces()) - before == set()
+    wait_until(lambda: set(router_namespaces()) - before == set(), 20, "the router going")
     ec2.delete_subnet(SubnetId=subnet)
     ec2.delete_vpc(VpcId=vpc)
