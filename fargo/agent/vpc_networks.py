@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # (making and removing one costs about 70 ms); a deleted VPC's router is gone this long after its last task.
 ROUTER_LINGER_SECONDS = float(os.environ.get("FARGO_ROUTER_LINGER_SECONDS", 5))
 
+NAMES_EVERY_SECONDS = 0.02
+
 
 @dataclass
 class _Vpc:
@@ -43,6 +45,7 @@ class _Vpc:
     applied: str | None = None  # the filter script last applied
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     retiring: asyncio.Task[None] | None = None
+    names_due: bool = False  # a resolver update is scheduled
 
 
 class VpcNetworks:
@@ -74,7 +77,7 @@ class VpcNetworks:
         # The filter knows the port before it exists: no packet of the task passes unfiltered.
         await self._sync(eni.vpc_id, vpc)
         await create_task_eni_async(task_id, vpc.router, eni.subnet_cidr, eni.ip, mtu, eni.mac, prefix=self.prefix)
-        self.resolver.set_records(eni.vpc_id, dict(vpc.names))
+        self._publish_names(eni.vpc_id, vpc)
 
     async def detach(self, task_id: str, eni: EniPlan) -> None:
         """Remove the task's ENI; the VPC's router goes a little after its last ENI. Idempotent."""
@@ -89,7 +92,7 @@ class VpcNetworks:
             del vpc.names[eni.private_dns_name]
         vpc.changes += 1
         await self._sync(eni.vpc_id, vpc)
-        self.resolver.set_records(eni.vpc_id, dict(vpc.names))
+        self._publish_names(eni.vpc_id, vpc)
         if not vpc.enis and vpc.retiring is None:
             vpc.retiring = asyncio.create_task(self._retire(eni.vpc_id))
 
@@ -129,6 +132,18 @@ class VpcNetworks:
                 await apply_vpc_filter_async(vpc.router, script)
                 vpc.applied = script
             vpc.synced = target
+
+    def _publish_names(self, vpc_id: str, vpc: _Vpc) -> None:
+        """The resolver's records, at most every NAMES_EVERY_SECONDS: ENIs made together cost a few zone builds
+        (each is linear in the VPC's ENIs), not one each."""
+        if not vpc.names_due:
+            vpc.names_due = True
+            asyncio.get_running_loop().call_later(NAMES_EVERY_SECONDS, self._names_now, vpc_id, vpc)
+
+    def _names_now(self, vpc_id: str, vpc: _Vpc) -> None:
+        vpc.names_due = False
+        if self._vpcs.get(vpc_id) is vpc and vpc.router is not None:
+            self.resolver.set_records(vpc_id, dict(vpc.names))
 
     async def _retire(self, vpc_id: str) -> None:
         await asyncio.sleep(self.linger_seconds)

@@ -5,6 +5,8 @@ in the VPC, never forwarded: a name there that is no ENI of the VPC does not exi
 """
 from __future__ import annotations
 
+import functools
+
 import ipaddress
 
 from dnslib import DNSLabel
@@ -24,6 +26,7 @@ def normalized(name: str | DNSLabel) -> str:
     return str(DNSLabel(name)).rstrip(".").lower()
 
 
+@functools.cache  # asked for every name of every zone built: a pure function of the region
 def private_zone(region: str) -> str:
     """`ec2.internal` in us-east-1, `REGION.compute.internal` elsewhere: the search domain of the VPC."""
     # ipam owns the naming rule; the zone is whatever follows the host label of any ENI's name.
