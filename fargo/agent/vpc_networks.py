@@ -1,10 +1,11 @@
 """The host side of the VPCs this agent has tasks in.
 
 Each VPC with a local task ENI has a router namespace (`fargo.network.vpc_router`), made with its first
-ENI and removed a few seconds after its last one, so a deleted VPC leaves nothing on the host. The router holds the
-VPC's resolver (AmazonProvidedDNS at base + 2, `VpcResolver`) and its security-group filter, which is
-rendered whole from the control plane's latest `VpcPolicy` and the local ENIs, and applied again whenever
-either changes: a new or revoked rule reaches running tasks with the next assignment batch.
+ENI and removed a few seconds after its last one, so a deleted VPC leaves nothing on the host. The router
+holds the VPC's resolver (AmazonProvidedDNS at base + 2, `VpcResolver`) and its security-group filter, which
+is rendered whole from the control plane's latest `VpcPolicy` and the local ENIs, and applied again whenever
+either changes: a new or revoked rule reaches running tasks with the next assignment batch. The filter drops
+what a port it does not list sends or is sent, so a new ENI is made while the filter learns of it.
 
 One lock per VPC orders the making and removal of its router; another orders its filter applies, which
 are coalesced.
@@ -74,9 +75,11 @@ class VpcNetworks:
                                          assign_public_ip=eni.assign_public_ip)
             vpc.names[eni.private_dns_name] = eni.ip
             vpc.changes += 1
-        # The filter knows the port before it exists: no packet of the task passes unfiltered.
-        await self._sync(eni.vpc_id, vpc)
-        await create_task_eni_async(task_id, vpc.router, eni.subnet_cidr, eni.ip, mtu, eni.mac, prefix=self.prefix)
+        # Side by side: the filter drops whatever a port it does not list yet sends or is sent, so the ENI may
+        # exist before the filter knows it; connectivity is reported once both are done.
+        await asyncio.gather(
+            self._sync(eni.vpc_id, vpc),
+            create_task_eni_async(task_id, vpc.router, eni.subnet_cidr, eni.ip, mtu, eni.mac, prefix=self.prefix))
         self._publish_names(eni.vpc_id, vpc)
 
     async def detach(self, task_id: str, eni: EniPlan) -> None:
