@@ -43,6 +43,7 @@ class InProcessControlPlane(ControlPlane):
         self.poll_seconds = poll_seconds
         self._loop = asyncio.get_running_loop()
         self._networks_sent: dict[str, list[VpcPolicy]] = {}  # by agent: the policies of its last batch
+        self._policy_cache: dict[str, tuple[int, list[VpcPolicy]]] = {}  # by agent: (store generation, policies)
         self.agents: dict[str, AgentHello] = {}  # by agent id, as each last said hello
         self.last_seen: dict[str, float] = {}  # agent id -> monotonic time of its last call
 
@@ -87,11 +88,13 @@ class InProcessControlPlane(ControlPlane):
 
     def _batch(self, agent_id: str, since: int | None) -> AssignmentBatch:
         generation, rows = self.ctx.store.assigned_tasks(agent_id, since)
+        store_generation = generation
         if since is not None and since > generation:  # the agent's generation is from another store (reset?): send it all again
             log.warning("agent %s asked for generations above %d, the store has %d: sending its whole set",
                         agent_id, since, generation)
             since = None
             generation, rows = self.ctx.store.assigned_tasks(agent_id, None)
+            store_generation = generation
         assignments: list[TaskAssignment] = []
         for record, definition in rows:
             if definition is None:
@@ -100,9 +103,20 @@ class InProcessControlPlane(ControlPlane):
                 continue
             assignments.append(build_assignment(record.doc, record.generation, definition))
             generation = max(generation, record.generation)
-        networks = self.network.vpc_policies(self.network.vpc_ids_of_agent(agent_id))
         return AssignmentBatch(generation=generation, assignments=assignments, full=since is None,
-                               networks=from_json(list[VpcPolicy], to_json(networks)))
+                               networks=self._networks_of(agent_id, store_generation))
+
+    def _networks_of(self, agent_id: str, generation: int) -> list[VpcPolicy]:
+        """The agent's VPC policies, built again only when the store's generation moved: a rule change and a
+        new ENI (RunTask) both bump it. (A stopped task's address leaves its groups' member sets with the next
+        bump; before one, no new task can hold that address.)"""
+        cached = self._policy_cache.get(agent_id)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        policies = self.network.vpc_policies(self.network.vpc_ids_of_agent(agent_id))
+        networks = from_json(list[VpcPolicy], to_json(policies))
+        self._policy_cache[agent_id] = (generation, networks)
+        return networks
 
     def _seen(self, agent_id: str) -> None:
         self.last_seen[agent_id] = time.monotonic()
