@@ -27,11 +27,13 @@ from fargo.control.tasks import EMBEDDED_AGENT_ID, Tasks
 from fargo.control.vpcs.network import Network
 from fargo.runtime.client import Containerd
 from fargo.runtime.containerd_daemon import ensure_containerd
+from fargo import process_memory
 from fargo.network.vpc_resolver import parse_upstream
 from fargo.store.database import Store
 
 log = logging.getLogger("fargo")
 PURGE_EVERY_SECONDS = 60
+TRIM_EVERY_SECONDS = 20
 
 
 class Fargo:
@@ -45,6 +47,7 @@ class Fargo:
         self.agent: Agent | None = None
         self._runner: web.AppRunner | None = None
         self._purge: asyncio.Task[None] | None = None
+        self._trim: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -64,6 +67,7 @@ class Fargo:
         self.agent = Agent(self.runtime, settings, gateway)
         await self.agent.start()
         self._purge = asyncio.create_task(self._purge_stopped_tasks())
+        self._trim = asyncio.create_task(self._trim_memory())
 
         ecs = EcsApi(self.ctx, self.tasks)
         ec2 = Ec2Api(self.network)
@@ -79,13 +83,19 @@ class Fargo:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-        if self._purge is not None:
-            self._purge.cancel()
+        for task in (self._purge, self._trim):
+            if task is not None:
+                task.cancel()
         if self.agent is not None:
             await self.agent.close()
         if self.runtime is not None:
             await self.runtime.close()
         self.store.close()
+
+    async def _trim_memory(self) -> None:
+        while True:
+            await asyncio.sleep(TRIM_EVERY_SECONDS)
+            process_memory.trim()  # what bursts of work freed goes back to the system (a few ms)
 
     async def _purge_stopped_tasks(self) -> None:
         while True:
@@ -94,6 +104,7 @@ class Fargo:
                 await self.tasks.purge_old()
             except Exception:  # noqa: BLE001 - retried next round
                 log.exception("purging stopped tasks failed")
+
 
     async def _health(self) -> tuple[bool, dict]:
         detail: dict = {"controlPlane": "ok", "agent": "ok" if self.agent is not None else "absent"}

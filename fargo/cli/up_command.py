@@ -7,10 +7,12 @@ import logging
 import signal
 from pathlib import Path
 
+from fargo import process_memory
 from fargo.config import Config
 
 
 def run_up(args: argparse.Namespace) -> int:
+    process_memory.limit_arenas()  # before any thread exists
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
