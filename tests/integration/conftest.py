@@ -24,7 +24,9 @@ from fargo.runtime.containerd_daemon import (
     ensure_containerd,
     stop_containerd,
 )
+from fargo.network.vpc_router import VpcRouter
 from fargo.runtime.test_image import write_oci_archive
+from tests.integration.vpc_sandbox import VpcSandbox, free_vpc_cidr, leftovers
 
 T = TypeVar("T")
 
@@ -139,3 +141,21 @@ def test_image(containerd_runtime: ContainerdRuntime, tmp_path_factory: pytest.T
     images = containerd_runtime.run(containerd_runtime.client.import_image(tar_path))
     assert [image.digest for image in images] == [built.manifest_digest]
     return ImageUnderTest(built.name, built.manifest_digest, tar_path)
+
+
+# --- VPC sandboxes (test_network.py, test_security_groups.py) -----------------------------------------
+
+@pytest.fixture
+def net() -> Iterator[VpcSandbox]:
+    """Routers, ENIs and test hosts under a test-unique prefix; the test fails if any of it is left."""
+    sandbox = VpcSandbox()
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
+        assert leftovers(sandbox.prefix) == []
+
+
+@pytest.fixture
+def vpc(net: VpcSandbox) -> VpcRouter:
+    return net.router(f"vpc-{net.prefix}", free_vpc_cidr())

@@ -14,7 +14,6 @@ import socket
 import statistics
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,21 +59,6 @@ from tests.integration.vpc_sandbox import (
     tcp_server,
     tcp_talks,
 )
-
-
-@pytest.fixture
-def net() -> Iterator[VpcSandbox]:
-    sandbox = VpcSandbox()
-    try:
-        yield sandbox
-    finally:
-        sandbox.close()
-        assert leftovers(sandbox.prefix) == []
-
-
-@pytest.fixture
-def vpc(net: VpcSandbox) -> VpcRouter:
-    return net.router(f"vpc-{net.prefix}", free_vpc_cidr())
 
 
 # --- names and addresses (pure) --------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 import statistics
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,8 +19,6 @@ from fargo.protocol.messages import GroupPolicy, RulePolicy, VpcPolicy
 from tests.integration.vpc_sandbox import (
     OPEN,
     VpcSandbox,
-    free_vpc_cidr,
-    leftovers,
     pings,
     server_in,
     subnet,
@@ -31,21 +28,6 @@ from tests.integration.vpc_sandbox import (
 )
 
 ANY_OUT = RulePolicy("-1", cidr="0.0.0.0/0")
-
-
-@pytest.fixture
-def net() -> Iterator[VpcSandbox]:
-    sandbox = VpcSandbox()
-    try:
-        yield sandbox
-    finally:
-        sandbox.close()
-        assert leftovers(sandbox.prefix) == []
-
-
-@pytest.fixture
-def vpc(net: VpcSandbox) -> VpcRouter:
-    return net.router(f"vpc-{net.prefix}", free_vpc_cidr())
 
 
 def group(group_id: str, ingress: list[RulePolicy] | None = None,
