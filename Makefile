@@ -67,6 +67,7 @@ bench: install
 	$(PY) bench/idle_tasks.py
 	$(PY) bench/runtime.py
 	$(PY) bench/network.py
+	$(PY) bench/task_network.py
 
 clean:
 	rm -rf build $(VENV)
