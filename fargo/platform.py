@@ -22,9 +22,11 @@ class PlatformVersion:
     ephemeral_storage_configurable: bool
     # task cpu 8192/16384 arrived with 1.4.0.
     large_task_sizes: bool
+    # Task metadata v4 (ECS_CONTAINER_METADATA_URI_V4, AvailabilityZone, network stats) arrived with 1.4.0.
+    metadata_v4: bool
     # The agent's hooks for a task of this version, in order (fargo.agent.hooks names them).
     task_hooks: tuple[str, ...] = ("task-eni", "task-cgroup", "task-files", "container-logs", "image",
-                                   "metadata-env", "health-checks")
+                                   "metadata-env", "task-metadata", "health-checks")
 
 
 PLATFORM_1_3_0 = PlatformVersion(
@@ -36,6 +38,7 @@ PLATFORM_1_3_0 = PlatformVersion(
     resource_initialization_error=False,
     ephemeral_storage_configurable=False,
     large_task_sizes=False,
+    metadata_v4=False,
 )
 
 PLATFORM_1_4_0 = PlatformVersion(
@@ -47,6 +50,7 @@ PLATFORM_1_4_0 = PlatformVersion(
     resource_initialization_error=True,
     ephemeral_storage_configurable=True,
     large_task_sizes=True,
+    metadata_v4=True,
 )
 
 PLATFORM_VERSIONS: dict[str, PlatformVersion] = {p.version: p for p in (PLATFORM_1_3_0, PLATFORM_1_4_0)}

@@ -26,6 +26,8 @@ from fargo.agent.hooks.base import HostFacilities, TaskHook
 from fargo.agent.outbox import Outbox
 from fargo.agent.reconcile import remove_orphans
 from fargo.network.host_routes import ensure_vpc_guard
+from fargo.agent.metadata.credentials import TaskCredentials
+from fargo.agent.metadata.server import MetadataServer
 from fargo.agent.vpc_networks import VpcNetworks
 from fargo.network.vpc_resolver import VpcResolver, host_upstreams
 from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
@@ -79,7 +81,10 @@ class Agent:
         self._stopped: set[str] = set()  # ran to STOPPED here; their report may not be acked yet
         self._oom: set[str] = set()
         upstreams = list(settings.dns_upstreams) or host_upstreams()
-        self.networks = VpcNetworks(settings.region, VpcResolver(settings.region, upstreams), self.network_prefix)
+        self.metadata = MetadataServer(TaskCredentials())
+        self.credentials_key = self.state.credentials_key()
+        self.networks = VpcNetworks(settings.region, VpcResolver(settings.region, upstreams), self.network_prefix,
+                                    metadata=self.metadata)
         self._recovering = asyncio.Lock()
         self._ready = asyncio.Event()
         self._main: asyncio.Task[None] | None = None

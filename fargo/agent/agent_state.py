@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import uuid
 from pathlib import Path
 
@@ -30,6 +31,21 @@ class AgentState:
             agent_id = "agent-" + uuid.uuid4().hex[:12]
             _write_atomic(path, agent_id + "\n")
             return agent_id
+
+    def credentials_key(self) -> bytes:
+        """A secret of this agent, made once and kept: task credentials ids are derived from it, so the id a
+        running container holds in its environment still works after an agent restart."""
+        path = self.root / "credentials.key"
+        try:
+            return bytes.fromhex(path.read_text().strip())
+        except FileNotFoundError:
+            key = secrets.token_bytes(32)
+            tmp = path.with_name(f".{path.name}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
+            with os.fdopen(fd, "w") as f:
+                f.write(key.hex() + "\n")
+            os.replace(tmp, path)
+            return key
 
     def load(self) -> list[tuple[TaskAssignment, TaskReport | None]]:
         tasks = []

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fargo.network.security_groups import LocalEni, apply_vpc_filter_async, render_vpc_filter
 from fargo.network.task_eni import create_task_eni_async, delete_task_eni_async, router_port_name
@@ -31,6 +32,16 @@ log = logging.getLogger(__name__)
 ROUTER_LINGER_SECONDS = float(os.environ.get("FARGO_ROUTER_LINGER_SECONDS", 5))
 
 NAMES_EVERY_SECONDS = 0.02
+
+
+class RouterServer(Protocol):
+    """A server with a listener in each VPC's router (the metadata server at 169.254.170.2)."""
+
+    async def serve(self, vpc_id: str, netns_path: str, address: str) -> None: ...
+
+    async def close_vpc(self, vpc_id: str) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -51,9 +62,10 @@ class _Vpc:
 
 class VpcNetworks:
     def __init__(self, region: str, resolver: VpcResolver, prefix: str,
-                 linger_seconds: float = ROUTER_LINGER_SECONDS) -> None:
+                 linger_seconds: float = ROUTER_LINGER_SECONDS, metadata: RouterServer | None = None) -> None:
         self.region = region
         self.resolver = resolver
+        self.metadata = metadata
         self.prefix = prefix
         self.linger_seconds = linger_seconds
         self._vpcs: dict[str, _Vpc] = {}
@@ -70,6 +82,8 @@ class VpcNetworks:
             if vpc.router is None:
                 vpc.router = await ensure_vpc_router_async(eni.vpc_id, eni.vpc_cidr, prefix=self.prefix)
                 await self.resolver.serve(eni.vpc_id, vpc.router.netns_path, resolver_address(eni.vpc_cidr))
+                if self.metadata is not None:
+                    await self.metadata.serve(eni.vpc_id, vpc.router.netns_path, vpc.router.metadata_ip)
             vpc.enis[task_id] = LocalEni(task_id=task_id, router_ifname=router_port_name(task_id, self.prefix),
                                          ip=eni.ip, group_ids=tuple(eni.security_groups),
                                          assign_public_ip=eni.assign_public_ip)
@@ -116,6 +130,8 @@ class VpcNetworks:
             if vpc.retiring is not None:
                 vpc.retiring.cancel()
         await self.resolver.close()
+        if self.metadata is not None:
+            await self.metadata.close()
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -158,6 +174,8 @@ class VpcNetworks:
             # The resolver's sockets first: they would keep the namespace alive. A router that still holds
             # ports (of another Fargo on this host) is kept.
             await self.resolver.close_vpc(vpc_id)
+            if self.metadata is not None:
+                await self.metadata.close_vpc(vpc_id)
             try:
                 await delete_vpc_router_async(vpc_id, prefix=self.prefix, if_unused=True)
             except VpcRouterError as e:

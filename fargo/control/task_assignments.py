@@ -46,7 +46,8 @@ def build_assignment(doc: dict, generation: int, task_definition: dict) -> TaskA
         cpu_units=parse_task_cpu(doc["cpu"]), memory_mib=parse_task_memory(doc["memory"]), eni=eni,
         created_at=doc["createdAt"], ephemeral_storage_gib=storage["sizeInGiB"] if storage else None,
         stop_code=doc.get("stopCode") if stopping else None,
-        stopped_reason=doc.get("stoppedReason") if stopping else None)
+        stopped_reason=doc.get("stoppedReason") if stopping else None,
+        container_arns={c["name"]: c["containerArn"] for c in doc.get("containers") or []})
     return from_json(TaskAssignment, to_json(assignment))
 
 

@@ -97,6 +97,8 @@ class TaskAssignment:
     # Set when the control plane raised desiredStatus to STOPPED (StopTask, a service scaling in).
     stop_code: str | None = None
     stopped_reason: str | None = None
+    # By container name, as DescribeTasks shows them (the metadata endpoint's ContainerARN).
+    container_arns: dict[str, str] = field(default_factory=dict)
 
     @property
     def task_id(self) -> str:

@@ -348,6 +348,7 @@ class TaskRunner:
         except ContainerRuntimeError as e:
             self._container_failed(run, reasons.cannot_create(e.message))
         run.created = True
+        run.created_at = clock.now()
 
     def _container_failed(self, run: ContainerRun, reason: str) -> None:
         run.progress = ContainerProgress(failed_to_start=True)
@@ -365,6 +366,7 @@ class TaskRunner:
         except ContainerRuntimeError as e:
             self._container_failed(run, reasons.cannot_start(e.message))
         run.last_status = "RUNNING"
+        run.started_at = clock.now()
         await self._watch_running(run)
         self._emit()
 
@@ -401,6 +403,7 @@ class TaskRunner:
             return
         run.progress = ContainerProgress(started=True, exited=True, exit_code=code, health=run.progress.health)
         run.last_status = "STOPPED"
+        run.finished_at = clock.now()
         if code is not None:
             run.exit_code = code
         if reason:

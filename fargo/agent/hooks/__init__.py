@@ -10,10 +10,12 @@ from fargo.agent.hooks.metadata_env import MetadataEnvHook
 from fargo.agent.hooks.task_cgroup import TaskCgroupHook
 from fargo.agent.hooks.task_eni import TaskEniHook
 from fargo.agent.hooks.task_files import TaskFilesHook
+from fargo.agent.hooks.task_metadata import TaskMetadataHook
 from fargo.platform import PlatformVersion
 
 HOOK_TYPES: dict[str, type[TaskHook]] = {h.name: h for h in (
-    TaskEniHook, TaskCgroupHook, TaskFilesHook, ContainerLogsHook, ImageHook, MetadataEnvHook, HealthChecksHook)}
+    TaskEniHook, TaskCgroupHook, TaskFilesHook, ContainerLogsHook, ImageHook, MetadataEnvHook, TaskMetadataHook,
+    HealthChecksHook)}
 
 
 def build_hooks(platform: PlatformVersion, host: HostFacilities) -> list[TaskHook]:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from fargo.agent.engine.dependencies import ContainerProgress
 from fargo.platform import PlatformVersion
 from fargo.protocol.container_settings import EffectiveContainerSettings
-from fargo.protocol.messages import EniPlan, TaskAssignment
+from fargo.protocol.messages import EniPlan, TaskAssignment, TaskReport
 from fargo.runtime.client import Containerd
 from fargo.runtime.oci_spec import BindMount, Rlimit
 from fargo.runtime.records import ImageConfig
@@ -72,6 +72,10 @@ class ContainerRun:
     progress: ContainerProgress = field(default_factory=ContainerProgress)
     created: bool = False
     pid: int = 0
+    # Epoch seconds, for the task metadata endpoint (CreatedAt, StartedAt, FinishedAt).
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
 
 
 class AttachmentState:
@@ -103,6 +107,10 @@ class TaskContext(Protocol):
 
     def set_connectivity(self, at: float) -> None: ...
 
+    def report(self) -> TaskReport:
+        """What the agent knows of the task now (the snapshot it reports)."""
+        ...
+
     def set_pull_times(self, started: float | None, stopped: float | None) -> None: ...
 
     def set_health(self, container: ContainerRun, status: str) -> None:
@@ -122,13 +130,25 @@ class TaskNetworking(Protocol):
     async def detach(self, task_id: str, eni: EniPlan) -> None: ...
 
 
+class TaskMetadataService(Protocol):
+    """The agent's metadata server at 169.254.170.2 (fargo.agent.metadata.server.MetadataServer)."""
+
+    credentials: Any  # fargo.agent.metadata.credentials.TaskCredentials
+
+    def register(self, task: Any) -> None: ...  # a MetadataTask
+
+    def unregister(self, task_id: str) -> None: ...
+
+
 class HostFacilities(Protocol):
-    """What hooks need of the agent's host: paths, containerd, the VPCs' routers."""
+    """What hooks need of the agent's host: paths, containerd, the VPCs' routers, the metadata server."""
 
     runtime: Containerd
     region: str
     network_prefix: str
     networks: TaskNetworking
+    metadata: TaskMetadataService
+    credentials_key: bytes  # derives task credentials ids (stable across agent restarts)
 
     def task_dir(self, task_id: str) -> Path: ...
 

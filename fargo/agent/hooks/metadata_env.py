@@ -18,6 +18,7 @@ class MetadataEnvHook(TaskHook):
             "AWS_REGION": self.host.region,
             "AWS_DEFAULT_REGION": self.host.region,
             "ECS_CONTAINER_METADATA_URI": f"{METADATA_URI}/v3/{rid}",
-            "ECS_CONTAINER_METADATA_URI_V4": f"{METADATA_URI}/v4/{rid}",
             "ECS_AGENT_URI": f"{METADATA_URI}/api/{rid}",
         })
+        if task.platform.metadata_v4:  # v4 arrived with platform 1.4.0
+            spec.environment["ECS_CONTAINER_METADATA_URI_V4"] = f"{METADATA_URI}/v4/{rid}"
