@@ -81,7 +81,8 @@ class Agent:
         self._stopped: set[str] = set()  # ran to STOPPED here; their report may not be acked yet
         self._oom: set[str] = set()
         upstreams = list(settings.dns_upstreams) or host_upstreams()
-        self.metadata = MetadataServer(TaskCredentials())
+        rate, burst = _metadata_rate_limit(os.environ.get("FARGO_TASK_METADATA_RPS_LIMIT", ""))
+        self.metadata = MetadataServer(TaskCredentials(), rate=rate, burst=burst)
         self.credentials_key = self.state.credentials_key()
         self.networks = VpcNetworks(settings.region, VpcResolver(settings.region, upstreams), self.network_prefix,
                                     metadata=self.metadata)
@@ -308,3 +309,15 @@ def _newest_mtime(path: Path) -> float:
         except OSError:
             pass
     return newest
+
+
+def _metadata_rate_limit(text: str) -> tuple[float, int]:
+    """`steady,burst` requests per second per task, as the ECS agent's ECS_TASK_METADATA_RPS_LIMIT; 40,60 unless
+    set (benchmarks raise it to measure the endpoint itself)."""
+    try:
+        steady, burst = (int(part) for part in text.split(","))
+        if steady > 0 and burst > 0:
+            return float(steady), burst
+    except ValueError:
+        pass
+    return 40.0, 60
