@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fargo.agent.metadata.docker_stats import ZERO_TIME, render_stats, rfc3339_nano
+from fargo.agent.metadata.docker_stats import ZERO_TIME, render_stats
+from fargo.agent.metadata.timestamps import rfc3339_nano_ns as rfc3339_nano
 from fargo.agent.metadata.stats import TaskStatsCollector
 from fargo.agent.metadata.stats_rounds import shared_round
 from fargo.agent.metadata.stats_samples import ContainerSample, NetworkSample

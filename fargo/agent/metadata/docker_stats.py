@@ -6,10 +6,10 @@ system_cpu_usage, online_cpus, the memory figures), so precpu_stats before a sec
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from fargo.agent.metadata.stats_samples import ContainerSample, NetworkSample
+from fargo.agent.metadata.timestamps import rfc3339_nano_ns
 from fargo.network.counters import InterfaceNotFoundError, parse_net_dev
 from fargo.network.task_eni import TASK_IFNAME
 
@@ -20,21 +20,14 @@ _BLKIO_LISTS = ("io_service_bytes_recursive", "io_serviced_recursive", "io_queue
                 "io_time_recursive", "sectors_recursive")
 
 
-def rfc3339_nano(epoch_ns: int) -> str:
-    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped, and the dot with them."""
-    seconds, nanos = divmod(epoch_ns, 1_000_000_000)
-    fraction = f"{nanos:09d}".rstrip("0")
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + (f".{fraction}" if fraction else "") + "Z"
-
-
 def render_stats(name: str, docker_id: str, current: ContainerSample, previous: ContainerSample | None,
                  network: NetworkSample | None, network_before: NetworkSample | None,
                  version: int = 4) -> dict[str, Any]:
     """One container's stats. `network` is None on platform 1.3.0 (no `networks`); the rate needs both samples
     and is a v4 addition."""
     out: dict[str, Any] = {
-        "read": rfc3339_nano(current.read_ns),
-        "preread": rfc3339_nano(previous.read_ns) if previous is not None else ZERO_TIME,
+        "read": rfc3339_nano_ns(current.read_ns),
+        "preread": rfc3339_nano_ns(previous.read_ns) if previous is not None else ZERO_TIME,
         "pids_stats": {},
         "blkio_stats": _blkio_stats(current),
         "num_procs": 0,

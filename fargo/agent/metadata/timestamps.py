@@ -5,14 +5,16 @@ from datetime import datetime, timezone
 
 
 def rfc3339_nano(epoch: float) -> str:
-    """Go's RFC3339Nano: fraction digits with trailing zeros dropped, none at all on whole seconds."""
-    # Epoch floats hold about microseconds; finer digits would be rounding noise.
-    micros = round(epoch * 1_000_000)
-    seconds, fraction = divmod(micros, 1_000_000)
+    """Go's RFC3339Nano of epoch seconds (a float holds about microseconds; finer digits would be noise)."""
+    return rfc3339_nano_ns(round(epoch * 1_000_000) * 1000)
+
+
+def rfc3339_nano_ns(epoch_ns: int) -> str:
+    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped, and the dot with them."""
+    seconds, nanos = divmod(epoch_ns, 1_000_000_000)
+    fraction = f"{nanos:09d}".rstrip("0")
     text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    if fraction:
-        text += "." + f"{fraction:06d}".rstrip("0")
-    return text + "Z"
+    return text + (f".{fraction}" if fraction else "") + "Z"
 
 
 def rfc3339_seconds(epoch: float) -> str:
