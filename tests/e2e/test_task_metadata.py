@@ -123,6 +123,15 @@ def test_unknown_ids_trailing_slashes_and_another_tasks_id(runner_fargo: FargoPr
         ecs.stop_task(task=other["taskArn"])
 
 
+def printed_uri(f: FargoProcess, task: dict) -> str:
+    """The value the task's command printed as `uri=...` once it runs."""
+    wait_for_task(f.client("ecs"), task["taskArn"], "RUNNING")
+    deadline = time.monotonic() + 10
+    while "uri=" not in logs(f, task) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return logs(f, task).split("uri=", 1)[1].split()[0]
+
+
 def _in_task_netns(task_arn: str, code: str, env: dict[str, str]) -> str:
     netns = "fg-" + task_arn.rsplit("/", 1)[-1]
     proc = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code], capture_output=True, text=True,
@@ -137,11 +146,7 @@ def test_botocore_container_provider_gets_the_task_role_credentials_in_the_task_
     task = run(ecs, "e2e-meta-creds", 'echo "uri=$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"; sleep 3600',
                taskRoleArn=ROLE)
     try:
-        wait_for_task(ecs, task["taskArn"], "RUNNING")
-        deadline = time.monotonic() + 10
-        while "uri=" not in logs(runner_fargo, task) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        uri = logs(runner_fargo, task).split("uri=", 1)[1].split()[0]
+        uri = printed_uri(runner_fargo, task)
         assert uri.startswith("/v2/credentials/")
         code = ("from botocore.credentials import ContainerProvider\n"
                 "c = ContainerProvider().load()\n"
@@ -157,11 +162,7 @@ def test_opentelemetry_ecs_resource_detector_reads_the_task(runner_fargo: FargoP
     ecs = runner_fargo.client("ecs")
     task = run(ecs, "e2e-meta-otel", 'echo "uri=$ECS_CONTAINER_METADATA_URI_V4"; sleep 3600')
     try:
-        wait_for_task(ecs, task["taskArn"], "RUNNING")
-        deadline = time.monotonic() + 10
-        while "uri=" not in logs(runner_fargo, task) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        uri = logs(runner_fargo, task).split("uri=", 1)[1].split()[0]
+        uri = printed_uri(runner_fargo, task)
         code = ("import json\n"
                 "from opentelemetry.sdk.extension.aws.resource.ecs import AwsEcsResourceDetector\n"
                 "r = AwsEcsResourceDetector(raise_on_error=True).detect()\n"
