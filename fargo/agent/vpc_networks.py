@@ -125,10 +125,14 @@ class VpcNetworks:
                 await self._sync(policy.vpc_id, vpc)
 
     async def close(self) -> None:
-        """Stop serving; routers stay for the tasks that keep running (the next agent reconciles them)."""
-        for vpc in self._vpcs.values():
+        """Stop serving. Routers stay for the tasks that keep running (the next agent resumes them); a router
+        that only lingers goes now."""
+        for vpc_id, vpc in list(self._vpcs.items()):
             if vpc.retiring is not None:
                 vpc.retiring.cancel()
+                vpc.retiring = None
+                if not vpc.enis:
+                    await self._retire(vpc_id, linger=False)
         await self.resolver.close()
         if self.metadata is not None:
             await self.metadata.close()
@@ -164,8 +168,9 @@ class VpcNetworks:
         if self._vpcs.get(vpc_id) is vpc and vpc.router is not None:
             self.resolver.set_records(vpc_id, dict(vpc.names))
 
-    async def _retire(self, vpc_id: str) -> None:
-        await asyncio.sleep(self.linger_seconds)
+    async def _retire(self, vpc_id: str, linger: bool = True) -> None:
+        if linger:
+            await asyncio.sleep(self.linger_seconds)
         async with self._lock(vpc_id):
             vpc = self._vpcs.get(vpc_id)
             if vpc is None or vpc.enis:
