@@ -50,7 +50,7 @@ def finished(ecs, task: dict) -> dict:  # noqa: ANN001
 
 def test_v4_container_and_task_metadata_from_inside_a_task(runner_fargo: FargoProcess) -> None:
     ecs = runner_fargo.client("ecs")
-    task = run(ecs, "e2e-meta-v4", 'sleep 1; get "${ECS_CONTAINER_METADATA_URI_V4#http://169.254.170.2}"; '
+    task = run(ecs, "e2e-meta-v4", 'dd if=/dev/zero of=/written bs=1M count=3 2>/dev/null; sleep 1; get "${ECS_CONTAINER_METADATA_URI_V4#http://169.254.170.2}"; '
                                     'get "${ECS_CONTAINER_METADATA_URI_V4#http://169.254.170.2}/task"')
     done = finished(ecs, task)
     assert done["containers"][0]["exitCode"] == 0, logs(runner_fargo, task)
@@ -71,6 +71,8 @@ def test_v4_container_and_task_metadata_from_inside_a_task(runner_fargo: FargoPr
     assert whole["Limits"] == {"CPU": 0.5, "Memory": 1024}
     assert [c["DockerId"] for c in whole["Containers"]] == [runtime_id]
     assert "ClockDrift" in whole
+    storage = whole["EphemeralStorageMetrics"]
+    assert storage["Reserved"] == 20 * 1024 and isinstance(storage["Utilized"], int)
 
 
 def test_task_stats_have_network_counters_that_grow_with_traffic(runner_fargo: FargoProcess) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from fargo.agent.hooks.base import ContainerRun, ContainerSpecContribution, HookPhase, TaskContext, TaskHook
 from fargo.agent.metadata.server import MetadataTask
@@ -26,6 +27,7 @@ _STOPPED = "STOPPED"
 class _Registered:
     collector: TaskStatsCollector
     credentials_id: str | None
+    writable_layers: dict[str, Path] = field(default_factory=dict)  # by runtime id
 
 
 class TaskMetadataHook(TaskHook):
@@ -43,21 +45,30 @@ class TaskMetadataHook(TaskHook):
             task.assignment.overrides.get("taskRoleArn")
         credentials_id = self.host.metadata.credentials.issue(
             task.task_id, role, credentials_id_for(self.host.credentials_key, task.task_id)) if role else None
+        layers: dict[str, Path] = {}
         collector = TaskStatsCollector(
             task.task_id, netns_path(netns_name(task.task_id, self.host.network_prefix)),
             lambda: {c.runtime_id: c.name for c in task.containers.values() if c.progress.started},
-            network_stats=task.platform.metadata_v4)
-        self._tasks[task.task_id] = _Registered(collector, credentials_id)
+            network_stats=task.platform.metadata_v4, storage_dirs=lambda: list(layers.values()))
+        registered = self._tasks[task.task_id] = _Registered(collector, credentials_id, layers)
         eni = task.assignment.eni
         self.host.metadata.register(MetadataTask(
             task_id=task.task_id, vpc_id=eni.vpc_id, ip=eni.ip,
             endpoint_ids={c.runtime_id: c.name for c in task.containers.values()},
-            view=lambda: task_view(task, self.host.region), stats=collector.stats, credentials_id=credentials_id))
+            view=lambda: task_view(task, self.host.region, registered.collector.storage_utilized_mib()),
+            stats=collector.stats, credentials_id=credentials_id))
 
     def contribute(self, task: TaskContext, container: ContainerRun, spec: ContainerSpecContribution) -> None:
         registered = self._tasks.get(task.task_id)
         if registered is not None and registered.credentials_id is not None:
             spec.environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = f"/v2/credentials/{registered.credentials_id}"
+
+    async def container_started(self, task: TaskContext, container: ContainerRun) -> None:
+        registered = self._tasks.get(task.task_id)
+        if registered is not None and task.platform.metadata_v4:  # EphemeralStorageMetrics is 1.4.0's
+            layer = await self.host.runtime.writable_layer(container.runtime_id)
+            if layer is not None:
+                registered.writable_layers[container.runtime_id] = layer
 
     async def poststart(self, task: TaskContext) -> None:
         registered = self._tasks.get(task.task_id)
@@ -80,9 +91,14 @@ def credentials_id_for(key: bytes, task_id: str) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
-def task_view(task: TaskContext, region: str) -> TaskView:
-    """The task as the metadata endpoint shows it now."""
+def task_view(task: TaskContext, region: str, storage_utilized_mib: int | None = None) -> TaskView:
+    """The task as the metadata endpoint shows it now. Until the task has its own volume (the storage issue),
+    Utilized is what its containers' writable layers hold; Reserved is the task's ephemeral storage size."""
     a, report = task.assignment, task.report()
+    storage = None
+    if task.platform.metadata_v4 and storage_utilized_mib is not None:
+        reserved_gib = a.ephemeral_storage_gib or task.platform.ephemeral_storage_gib
+        storage = (storage_utilized_mib, reserved_gib * 1024)
     stopping = _STOPPED in (a.desired_status, report.desired_status)
     eni = a.eni
     return TaskView(
@@ -97,7 +113,7 @@ def task_view(task: TaskContext, region: str) -> TaskView:
         containers=[_container_view(a.container_arns.get(run.name, ""), run, stopping)
                     for run in task.containers.values()],
         pull_started_at=report.pull_started_at, pull_stopped_at=report.pull_stopped_at,
-        execution_stopped_at=report.execution_stopped_at)
+        execution_stopped_at=report.execution_stopped_at, ephemeral_storage_mib=storage)
 
 
 def _container_view(arn: str, run: ContainerRun, stopping: bool) -> ContainerView:
