@@ -121,7 +121,9 @@ def container_cgroup_path(task_id: str, runtime_id: str) -> str:
     return f"/{CGROUP_ROOT}/{task_id}/{runtime_id}"
 
 
-def create_task_cgroup(task_id: str, cpu_units: int, memory_mib: int) -> None:
+def create_task_cgroup(task_id: str, cpu_units: int, memory_mib: int, data_dir: Path | None = None) -> None:
+    """The task's cgroup in every hierarchy we use, with its limits. With `data_dir`, blkio accounting is
+    switched on for the device the containers write to (see `_account_block_io`)."""
     mounts = controller_mounts()
     rel = task_cgroup_path(task_id).lstrip("/")
     for name, base in mounts.items():
@@ -134,6 +136,26 @@ def create_task_cgroup(task_id: str, cpu_units: int, memory_mib: int) -> None:
     if "cpu" in mounts:
         _write(mounts["cpu"] / rel / "cpu.cfs_period_us", str(CFS_PERIOD_US))
         _write(mounts["cpu"] / rel / "cpu.cfs_quota_us", str(cpu_units * CFS_PERIOD_US // 1024))
+    if "blkio" in mounts and data_dir is not None:
+        _account_block_io(mounts["blkio"] / rel, data_dir)
+
+
+# 100 GB/s: a limit nobody reaches.
+_NO_OP_BPS = 100 * 1024**3
+
+
+def _account_block_io(cgroup: Path, data_dir: Path) -> None:
+    """Kernels >= 6.9 keep blkio's v1 statistics at zero for a device until some cgroup sets a throttle limit
+    on it (host.md section 5): a no-op limit on the data dir's device makes the task's blkio_stats count."""
+    device = os.stat(data_dir).st_dev
+    if os.major(device) == 0:  # not a block device (tmpfs, overlay): nothing to account
+        return
+    spec = f"{os.major(device)}:{os.minor(device)} {_NO_OP_BPS}"
+    for name in ("blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device"):
+        try:
+            _write(cgroup / name, spec)
+        except OSError:
+            return  # the kernel refuses this device: stats stay zero, limits are untouched
 
 
 def _ensure_cpuset(base: Path, rel: str) -> None:

@@ -17,8 +17,22 @@ from tests.fargo_process import FARGO, REPO, discard_data_dir, free_port
 from tests.fargo_process import FargoProcess as BaseFargoProcess
 
 
+# The shared Fargo keeps the default network prefix; every other Fargo a test starts runs beside it, and two
+# Fargos on one host need their own prefixes (their VPC routers, resolvers and filters are named by it).
+SHARED_PREFIX = "fg"
+OWN_PREFIX = "fgx"
+
+
 class FargoProcess(BaseFargoProcess):
     """A test's `fargo up`, with the AWS CLI beside boto3."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, extra_args: list[str] | None = None,
+                 network_prefix: str = OWN_PREFIX, **kwargs: object) -> None:
+        args = list(extra_args or [])
+        if "--network-prefix" not in args:
+            args += ["--network-prefix", network_prefix]
+        super().__init__(data_dir, port, args, **kwargs)  # type: ignore[arg-type]
+        self.network_prefix = network_prefix
 
     def aws_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         env = dict(os.environ, AWS_ENDPOINT_URL=self.endpoint, AWS_ACCESS_KEY_ID="test",
@@ -37,7 +51,7 @@ class FargoProcess(BaseFargoProcess):
 def fargo() -> Iterator[FargoProcess]:
     """One Fargo shared by the tests that do not restart it."""
     data_dir = Path(tempfile.mkdtemp(prefix="fargo-e2e-"))
-    proc = FargoProcess(data_dir, free_port())
+    proc = FargoProcess(data_dir, free_port(), network_prefix=SHARED_PREFIX)
     try:
         yield proc.start()
     finally:

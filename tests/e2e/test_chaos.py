@@ -16,7 +16,7 @@ from fargo.network.names import netns_name
 from fargo.network.task_eni import list_task_enis
 from fargo.network.vpc_router import list_vpc_routers
 from fargo.runtime.containerd_daemon import ContainerdPaths
-from tests.e2e.conftest import TEST_IMAGE, FargoProcess, import_test_image
+from tests.e2e.conftest import OWN_PREFIX, TEST_IMAGE, FargoProcess, import_test_image
 
 BURSTS, PER_CALL = 4, 10
 
@@ -74,14 +74,14 @@ def _leftovers(data_dir: Path, task_ids: list[str]) -> list[str]:
     left: list[str] = []
     netns = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
     for task_id in task_ids:
-        if netns_name(task_id) in netns:
+        if netns_name(task_id, OWN_PREFIX) in netns:
             left.append(f"netns of {task_id}")
         for hierarchy in Path("/sys/fs/cgroup").iterdir():
             if (hierarchy / "fargo" / task_id).exists():
                 left.append(f"cgroup {hierarchy.name}/fargo/{task_id}")
-    left += [f"ENI port of {eni.task_id}" for eni in list_task_enis() if eni.task_id in task_ids]
-    # The default VPC's router goes with its last task (no other Fargo of this host runs tasks meanwhile).
-    left += [f"router of {vpc}" for vpc in list_vpc_routers() if vpc == "vpc-fargo-default"]
+    left += [f"ENI port of {eni.task_id}" for eni in list_task_enis(OWN_PREFIX) if eni.task_id in task_ids]
+    # The default VPC's router (of this Fargo's prefix) goes with its last task.
+    left += [f"router of {vpc}" for vpc in list_vpc_routers(OWN_PREFIX) if vpc == "vpc-fargo-default"]
     ctr = ["ctr", "-a", str(ContainerdPaths.for_data_dir(data_dir).socket), "-n", "fargo"]
     containers = subprocess.run(ctr + ["containers", "ls", "-q"], capture_output=True, text=True).stdout.split()
     left += [f"container {c}" for c in containers]

@@ -36,11 +36,11 @@ def test_sigkilled_fargo_leaves_tasks_running_and_picks_them_up(fresh_fargo_dir:
         gone = wait_for_task(ecs, leaver["taskArn"], "STOPPED", 30)
         assert gone["containers"][0]["exitCode"] == 7
         assert gone["stopCode"] == "EssentialContainerExited"
-        assert host_leftovers(leaver["taskArn"].rsplit("/", 1)[-1]) == []
+        assert host_leftovers(leaver["taskArn"].rsplit("/", 1)[-1], f.network_prefix) == []
         ecs.stop_task(task=survivor["taskArn"])
         stopped = wait_for_task(ecs, survivor["taskArn"], "STOPPED", 30)
         assert stopped["containers"][0]["exitCode"] == 137
-        assert host_leftovers(survivor["taskArn"].rsplit("/", 1)[-1]) == []
+        assert host_leftovers(survivor["taskArn"].rsplit("/", 1)[-1], f.network_prefix) == []
     finally:
         f.stop()
 
@@ -56,14 +56,14 @@ def test_sigterm_stops_serving_but_not_the_tasks(fresh_fargo_dir: Path) -> None:
     finally:
         assert f.stop(signal.SIGTERM) == 0
     task_id = task["taskArn"].rsplit("/", 1)[-1]
-    assert Path(f"/run/netns/fg-{task_id}").exists()  # the task still has its network
+    assert Path(f"/run/netns/{f.network_prefix}-{task_id}").exists()  # the task still has its network
     f = _start(fresh_fargo_dir)
     try:
         ecs = f.client("ecs")
         assert ecs.describe_tasks(tasks=[task_id])["tasks"][0]["lastStatus"] == "RUNNING"
         ecs.stop_task(task=task_id)
         wait_for_task(ecs, task["taskArn"], "STOPPED", 30)
-        assert host_leftovers(task_id) == []
+        assert host_leftovers(task_id, f.network_prefix) == []
     finally:
         f.stop()
 

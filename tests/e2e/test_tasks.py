@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from fargo.network.task_eni import list_task_enis
 from tests.e2e.conftest import FARGO, REPO, TEST_IMAGE, FargoProcess, wait_for_task
 
 NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-fargo-default-1a"]}}
@@ -48,14 +49,13 @@ def run_to_completion(f: FargoProcess, family: str, command: str, timeout: float
     return task, logs(f, task["taskArn"])
 
 
-def host_leftovers(task_id: str) -> list[str]:
-    """What of a task is still on the host: its netns, host veth, cgroups."""
+def host_leftovers(task_id: str, prefix: str = "fg") -> list[str]:
+    """What of a task is still on the host: its netns, its ENI's port in a VPC router, cgroups."""
     found = []
-    if Path(f"/run/netns/fg-{task_id}").exists():
+    if Path(f"/run/netns/{prefix}-{task_id}").exists():
         found.append("netns")
-    veths = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    if f"fg-{task_id}" in veths:
-        found.append("veth")
+    if any(eni.task_id == task_id for eni in list_task_enis(prefix)):
+        found.append("ENI port")
     for controller in ("memory", "cpu", "pids"):
         if Path(f"/sys/fs/cgroup/{controller}/fargo/{task_id}").exists():
             found.append(f"cgroup {controller}")

@@ -17,7 +17,8 @@ class TaskCgroupHook(TaskHook):
 
     async def prestart(self, task: TaskContext) -> None:
         a = task.assignment
-        await asyncio.to_thread(create_task_cgroup, task.task_id, a.cpu_units, a.memory_mib)
+        await asyncio.to_thread(create_task_cgroup, task.task_id, a.cpu_units, a.memory_mib,
+                                self.host.task_dir(task.task_id).parent.parent)  # DATA_DIR: where layers live
 
     def contribute(self, task: TaskContext, container: ContainerRun, spec: ContainerSpecContribution) -> None:
         spec.cgroups_path = container_cgroup_path(task.task_id, container.runtime_id)
