@@ -18,6 +18,7 @@ from fargo.network import ipam
 from fargo.network.dns_names import private_zone
 from fargo.network.names import netns_name, netns_path
 from fargo.network.vpc_resolver import resolver_address
+from fargo.runtime.errors import ContainerRuntimeError
 
 METADATA_ADDRESS = "http://169.254.170.2"
 _STOPPED = "STOPPED"
@@ -66,9 +67,16 @@ class TaskMetadataHook(TaskHook):
     async def container_started(self, task: TaskContext, container: ContainerRun) -> None:
         registered = self._tasks.get(task.task_id)
         if registered is not None and task.platform.metadata_v4:  # EphemeralStorageMetrics is 1.4.0's
-            layer = await self.host.runtime.writable_layer(container.runtime_id)
-            if layer is not None:
-                registered.writable_layers[container.runtime_id] = layer
+            # Off the start path: one containerd call that RUNNING need not wait for.
+            task.spawn(self._note_writable_layer(registered, container.runtime_id))
+
+    async def _note_writable_layer(self, registered: _Registered, runtime_id: str) -> None:
+        try:
+            layer = await self.host.runtime.writable_layer(runtime_id)
+        except ContainerRuntimeError:
+            return  # gone already: nothing to count
+        if layer is not None:
+            registered.writable_layers[runtime_id] = layer
 
     async def poststart(self, task: TaskContext) -> None:
         registered = self._tasks.get(task.task_id)
