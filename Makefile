@@ -68,6 +68,7 @@ bench: install
 	$(PY) bench/runtime.py
 	$(PY) bench/network.py
 	$(PY) bench/task_network.py
+	$(PY) bench/metadata.py
 
 clean:
 	rm -rf build $(VENV)
