@@ -80,10 +80,16 @@ class VpcNetworks:
                 vpc.retiring.cancel()
                 vpc.retiring = None
             if vpc.router is None:
-                vpc.router = await ensure_vpc_router_async(eni.vpc_id, eni.vpc_cidr, prefix=self.prefix)
-                await self.resolver.serve(eni.vpc_id, vpc.router.netns_path, resolver_address(eni.vpc_cidr))
-                if self.metadata is not None:
-                    await self.metadata.serve(eni.vpc_id, vpc.router.netns_path, vpc.router.metadata_ip)
+                try:
+                    vpc.router = await ensure_vpc_router_async(eni.vpc_id, eni.vpc_cidr, prefix=self.prefix)
+                    await self.resolver.serve(eni.vpc_id, vpc.router.netns_path, resolver_address(eni.vpc_cidr))
+                    if self.metadata is not None:
+                        await self.metadata.serve(eni.vpc_id, vpc.router.netns_path, vpc.router.metadata_ip)
+                except BaseException:
+                    vpc.router = None  # the next attach makes (heals) it again and serves in it
+                    if not vpc.enis:  # a router made for nobody: it goes as an unused one does
+                        self._retire_later(eni.vpc_id, vpc)
+                    raise
             vpc.enis[task_id] = LocalEni(task_id=task_id, router_ifname=router_port_name(task_id, self.prefix),
                                          ip=eni.ip, group_ids=tuple(eni.security_groups),
                                          assign_public_ip=eni.assign_public_ip)
@@ -100,9 +106,13 @@ class VpcNetworks:
         """Remove the task's ENI; the VPC's router goes a little after its last ENI. Idempotent."""
         await delete_task_eni_async(task_id, prefix=self.prefix)
         vpc = self._vpcs.get(eni.vpc_id)
-        if vpc is None or task_id not in vpc.enis:
+        if vpc is None:
             # Not attached in this agent's life (a task resumed while stopping): its router may serve
             # tasks not re-attached yet, so it is left to reconcile, which knows every assignment.
+            return
+        if task_id not in vpc.enis:  # its attach failed half way
+            if not vpc.enis:
+                self._retire_later(eni.vpc_id, vpc)
             return
         del vpc.enis[task_id]
         if vpc.names.get(eni.private_dns_name) == eni.ip:
@@ -110,8 +120,8 @@ class VpcNetworks:
         vpc.changes += 1
         await self._sync(eni.vpc_id, vpc)
         self._publish_names(eni.vpc_id, vpc)
-        if not vpc.enis and vpc.retiring is None:
-            vpc.retiring = asyncio.create_task(self._retire(eni.vpc_id))
+        if not vpc.enis:
+            self._retire_later(eni.vpc_id, vpc)
 
     async def set_policies(self, policies: list[VpcPolicy]) -> None:
         """The control plane's latest policy of each VPC: the filters of those that changed are applied again."""
@@ -131,8 +141,8 @@ class VpcNetworks:
             if vpc.retiring is not None:
                 vpc.retiring.cancel()
                 vpc.retiring = None
-                if not vpc.enis:
-                    await self._retire(vpc_id, linger=False)
+            if not vpc.enis:
+                await self._retire(vpc_id, linger=False)
         await self.resolver.close()
         if self.metadata is not None:
             await self.metadata.close()
@@ -167,6 +177,10 @@ class VpcNetworks:
         vpc.names_due = False
         if self._vpcs.get(vpc_id) is vpc and vpc.router is not None:
             self.resolver.set_records(vpc_id, dict(vpc.names))
+
+    def _retire_later(self, vpc_id: str, vpc: _Vpc) -> None:
+        if vpc.retiring is None:
+            vpc.retiring = asyncio.create_task(self._retire(vpc_id))
 
     async def _retire(self, vpc_id: str, linger: bool = True) -> None:
         if linger:

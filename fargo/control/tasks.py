@@ -80,10 +80,6 @@ class Tasks:
         doc = await asyncio.to_thread(self.ctx.store.get_task, task_id)
         return self._public(doc) if doc is not None else None
 
-    def used_ip_count(self, subnet_id: str) -> int:
-        """How many addresses of the subnet tasks hold now (sync: the EC2 API's DescribeSubnets)."""
-        return self.ctx.store.used_ip_count(subnet_id)
-
     def notify_stopped(self, docs: list[dict]) -> None:
         """Agent reports moved these tasks to STOPPED: tell who asked (service schedulers, ...)."""
         for doc in docs:

@@ -146,7 +146,7 @@ class _Fargo:
         registry.register({"family": "web", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
                            "cpu": "256", "memory": "512",
                            "containerDefinitions": [{"name": "app", "image": "busybox:latest"}]})
-        network = Network(self.ctx)
+        self.network = network = Network(self.ctx)
         network.ensure_default()
         self.tasks = Tasks(self.ctx, clusters, registry, network)
         self.gateway = InProcessControlPlane(self.ctx, self.tasks, network, poll_seconds=0.05)
@@ -244,13 +244,13 @@ async def test_the_address_is_released_when_the_task_is_stopped(tmp_path: Path) 
     stopped: list[dict] = []
     f.tasks.on_stopped.append(stopped.append)
     first, second = await f.run(), await f.run()
-    assert f.tasks.used_ip_count(f.subnet) == 2
+    assert f.network.used_ip_count(f.subnet) == 2
     ip = first["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
     await f.gateway.report(EMBEDDED_AGENT_ID, [_agent_report(first, 1, "DEPROVISIONING", "STOPPED", exit_code=0)])
-    assert f.tasks.used_ip_count(f.subnet) == 2  # not yet: the ENI is still being torn down
+    assert f.network.used_ip_count(f.subnet) == 2  # not yet: the ENI is still being torn down
     await f.gateway.report(EMBEDDED_AGENT_ID, [_agent_report(first, 2, "STOPPED", "STOPPED", exit_code=0,
                                                              stopped_at=20.0)])
-    assert f.tasks.used_ip_count(f.subnet) == 1
+    assert f.network.used_ip_count(f.subnet) == 1
     assert [d["taskArn"] for d in stopped] == [first["taskArn"]] and "_fargo" not in stopped[0]
     # the next task gets the freed address
     third = await f.run()

@@ -435,6 +435,9 @@ class TaskRunner:
             await self._activate()
             if not self.stop_wanted:
                 self._move(S.RUNNING, started_at=clock.now())
+        if self.status is S.RUNNING and not self.stop_wanted:
+            for hook in self.hooks:  # what a hook runs beside a running task ended with the previous runner
+                await hook.poststart(self)
 
     async def _adopt_containers(self) -> None:
         for run in self._containers.values():

@@ -4,6 +4,7 @@ read. The server answers a container's endpoint id only from the task's own ENI 
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import uuid
@@ -29,6 +30,7 @@ class _Registered:
     collector: TaskStatsCollector
     credentials_id: str | None
     writable_layers: dict[str, Path] = field(default_factory=dict)  # by runtime id
+    sampling: bool = False  # the collector's run() is spawned
 
 
 class TaskMetadataHook(TaskHook):
@@ -40,8 +42,11 @@ class TaskMetadataHook(TaskHook):
         self._tasks: dict[str, _Registered] = {}
 
     async def prestart(self, task: TaskContext) -> None:
-        if task.task_id in self._tasks:  # resumed: registered in this agent's life already
-            return
+        # Made afresh each time: a runner made again after a crash is a new TaskContext, and the old one's
+        # collector ended with its TaskGroup. Ids stay: credentials ids are derived, the server replaces.
+        previous = self._tasks.pop(task.task_id, None)
+        if previous is not None:
+            previous.collector.close()
         role = task.assignment.task_definition.get("taskRoleArn") or \
             task.assignment.overrides.get("taskRoleArn")
         credentials_id = self.host.metadata.credentials.issue(
@@ -77,10 +82,13 @@ class TaskMetadataHook(TaskHook):
             return  # gone already: nothing to count
         if layer is not None:
             registered.writable_layers[runtime_id] = layer
+            # A first figure at once; the collector walks again on its own schedule.
+            await asyncio.to_thread(registered.collector.walk_storage, list(registered.writable_layers.values()))
 
     async def poststart(self, task: TaskContext) -> None:
         registered = self._tasks.get(task.task_id)
-        if registered is not None:
+        if registered is not None and not registered.sampling:
+            registered.sampling = True
             registered.collector.sample_now()
             task.spawn(registered.collector.run())
 

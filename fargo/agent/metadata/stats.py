@@ -95,6 +95,13 @@ class TaskStatsCollector:
         """One synchronous round (tests, or a first sample before `run`)."""
         self._sample(dict(self._containers()), self._storage_dirs() if self._storage_dirs is not None else [])
 
+    def walk_storage(self, storage_dirs: list[Path]) -> None:
+        """Walk the writable layers now (blocking: call it from a thread), as when a container starts."""
+        with self._round_lock:
+            if not self._closed:
+                self._storage_bytes = sum(_disk_usage(d) for d in storage_dirs)
+                self._storage_at = time.monotonic()
+
     def storage_utilized_mib(self) -> int | None:
         """MiB the containers' writable layers hold, as of the last walk; None before one."""
         return None if self._storage_bytes is None else -(-self._storage_bytes // (1024 * 1024))
