@@ -56,6 +56,12 @@ class Config:
     # `--dns-upstream IP[:PORT]`: where the VPC resolvers forward; empty means the host's /etc/resolv.conf.
     dns_upstreams: tuple[str, ...] = ()
     network_prefix: str = "fg"  # names of this Fargo's host objects (fargo.network.names)
+    # `--efs-root PATH`: where EFS file systems live (<root>/<fs-id>); a shared mount lets agents share them.
+    efs_root: Path | None = None
+
+    @property
+    def efs_data_root(self) -> Path:
+        return self.efs_root or self.data_dir / "efs"
 
     @property
     def database_url(self) -> str:

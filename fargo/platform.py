@@ -25,8 +25,9 @@ class PlatformVersion:
     # Task metadata v4 (ECS_CONTAINER_METADATA_URI_V4, AvailabilityZone, network stats) arrived with 1.4.0.
     metadata_v4: bool
     # The agent's hooks for a task of this version, in order (fargo.agent.hooks names them).
-    task_hooks: tuple[str, ...] = ("task-eni", "task-cgroup", "task-files", "container-logs", "image",
-                                   "metadata-env", "task-metadata", "health-checks")
+    task_hooks: tuple[str, ...] = ("task-eni", "task-cgroup", "ephemeral-storage", "task-files",
+                                   "container-logs", "image", "efs-volumes", "metadata-env", "task-metadata",
+                                   "health-checks")
 
 
 PLATFORM_1_3_0 = PlatformVersion(

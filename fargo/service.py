@@ -61,7 +61,8 @@ class Fargo:
             data_dir=cfg.data_dir, region=cfg.region, vpc_cidr=cfg.network.cidr,
             availability_zones=sorted({s.availability_zone for s in cfg.network.subnets}),
             containerd_address=cfg.containerd_address, agent_id=EMBEDDED_AGENT_ID,
-            dns_upstreams=tuple(parse_upstream(u) for u in cfg.dns_upstreams), network_prefix=cfg.network_prefix)
+            dns_upstreams=tuple(parse_upstream(u) for u in cfg.dns_upstreams), network_prefix=cfg.network_prefix,
+            efs_root=cfg.efs_data_root)
         gateway = InProcessControlPlane(self.ctx, self.tasks, self.network)
         self.network.on_change = gateway.network_changed  # a rule change wakes the agents' polls
         self.agent = Agent(self.runtime, settings, gateway)

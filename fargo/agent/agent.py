@@ -58,6 +58,7 @@ class AgentSettings:
     agent_id: str | None = None  # None: an id of its own, made once and kept under DATA_DIR/agent/
     containerd_address: str | None = None  # None: Fargo's own containerd under data_dir, restarted if it dies
     dns_upstreams: tuple[tuple[str, int], ...] = ()  # the VPC resolvers forward here; () = the host's resolvers
+    efs_root: Path | None = None  # None: DATA_DIR/efs
     timeouts: EngineTimeouts = field(default_factory=lambda: EngineTimeouts(
         create=float(os.environ.get("FARGO_CONTAINER_CREATE_TIMEOUT", 240)),
         start=float(os.environ.get("FARGO_CONTAINER_START_TIMEOUT", 180))))
@@ -71,6 +72,8 @@ class Agent:
         self.settings = settings
         self.region = settings.region
         self.network_prefix = settings.network_prefix
+        self.data_dir = settings.data_dir
+        self.efs_root = settings.efs_root or settings.data_dir / "efs"
         self.control_plane = control_plane
         self.state = AgentState(settings.data_dir / "agent")
         self.agent_id = settings.agent_id or self.state.agent_id()

@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--network-prefix", default="fg", type=_network_prefix, metavar="PREFIX",
                     help="first letters of the host objects of this Fargo (namespaces, links, nft tables); a second "
                          "Fargo on the same host needs its own (default: %(default)s)")
+    up.add_argument("--efs-root", default=None, metavar="PATH",
+                    help="where EFS file systems keep their files (PATH/<fs-id>); a shared filesystem mounted on "
+                         "every host (NFS, CephFS, GlusterFS) lets several agents share them "
+                         "(default: DATA_DIR/efs)")
     up.add_argument("--log-level", default="INFO")
 
     image = sub.add_parser("image", help="images in Fargo's containerd namespace")

@@ -19,7 +19,8 @@ def run_up(args: argparse.Namespace) -> int:
     config = Config(data_dir=Path(args.data_dir), listen=args.listen, database=args.database,
                     containerd_address=args.containerd_address, latest_platform=args.latest_platform,
                     account_id=args.account_id, region=args.region, dns_upstreams=tuple(args.dns_upstream),
-                    network_prefix=args.network_prefix)
+                    network_prefix=args.network_prefix,
+                    efs_root=Path(args.efs_root).resolve() if args.efs_root else None)
     return asyncio.run(_serve(config))
 
 

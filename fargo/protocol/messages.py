@@ -41,6 +41,42 @@ class EniPlan:
 
 
 @dataclass(frozen=True)
+class AccessPointPlan:
+    """An EFS access point as the agent applies it: the directory it roots mounts at, who it makes every
+    caller, and how that directory is made when it is missing (no CreationInfo: the mount fails)."""
+
+    access_point_id: str
+    path: str  # "/" or "/a/b", inside the file system
+    posix_uid: int | None = None
+    posix_gid: int | None = None
+    secondary_gids: list[int] = field(default_factory=list)
+    creation_uid: int | None = None
+    creation_gid: int | None = None
+    creation_permissions: str | None = None  # octal text, "755" or "0755"
+
+
+@dataclass(frozen=True)
+class EfsVolumePlan:
+    """One efsVolumeConfiguration volume of a task, resolved by the control plane at RunTask.
+
+    `failure` is the complete stoppedReason when the control plane already knows the mount cannot work
+    (no such file system or access point, no mount target in the task's AZ); `blocked` says the security
+    groups of the task and of the mount target do not let NFS (TCP 2049) through, so the mount times out.
+    """
+
+    volume_name: str
+    file_system_id: str
+    root_directory: str = "/"  # rootDirectory (without an access point)
+    access_point: AccessPointPlan | None = None
+    transit_encryption: bool = False
+    iam: bool = False
+    mount_target_id: str | None = None
+    mount_target_ip: str | None = None
+    blocked: bool = False
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
 class RulePolicy:
     """One security group rule, as the host enforces it.
 
@@ -99,6 +135,8 @@ class TaskAssignment:
     stopped_reason: str | None = None
     # By container name, as DescribeTasks shows them (the metadata endpoint's ContainerARN).
     container_arns: dict[str, str] = field(default_factory=dict)
+    # The task's efsVolumeConfiguration volumes, resolved (file system, access point, mount target).
+    efs_volumes: list[EfsVolumePlan] = field(default_factory=list)
 
     @property
     def task_id(self) -> str:

@@ -56,3 +56,54 @@ def resource_initialization(platform: PlatformVersion, detail: str) -> str:
     """1.4.0 names a failed task resource ResourceInitializationError; 1.3.0 had no such name."""
     name = "ResourceInitializationError" if platform.resource_initialization_error else "CannotStartContainerError"
     return f"{name}: {detail}"
+
+
+# --- EFS volumes (the Fargate supervisor runs efs-utils' mount.efs; its stderr and exit code are quoted) ---
+
+EFS_NFS_MOUNT_FAILED = 32  # mount.nfs4 failed
+EFS_UTILS_FAILED = 1  # efs-utils itself gave up (the name did not resolve)
+EFS_MOUNT_ATTEMPTS = 3
+
+
+def efs_mount_failed(stderr: str, code: int) -> str:
+    return ("ResourceInitializationError: failed to invoke EFS utils commands to set up EFS volumes: "
+            f"stderr: {stderr} : unsuccessful EFS utils command execution; code: {code}")
+
+
+def efs_dns_name(file_system_id: str, region: str) -> str:
+    return f"{file_system_id}.efs.{region}.amazonaws.com"
+
+
+def efs_unresolvable(file_system_id: str, region: str) -> str:
+    """No such file system, or no mount target of it in the task's Availability Zone: its name does not resolve."""
+    return efs_mount_failed(
+        f'Failed to resolve "{efs_dns_name(file_system_id, region)}" - check that your file system ID is correct, '
+        "and ensure that the VPC has an EFS mount target for this file system ID. See "
+        "https://docs.aws.amazon.com/console/efs/mount-dns-name for more detail. Attempting to lookup mount target "
+        "ip address using botocore. Failed to import necessary dependency botocore, please install botocore first.",
+        EFS_UTILS_FAILED)
+
+
+def efs_mount_timed_out(attempt_seconds: float) -> str:
+    """The security groups do not let NFS (TCP 2049) from the task to the mount target: every attempt times out."""
+    secs = f"{attempt_seconds:g}"
+    attempts = " ".join(f"Mount attempt {n}/{EFS_MOUNT_ATTEMPTS} failed due to timeout after {secs} sec, wait 0 sec "
+                        "before next attempt." for n in range(1, EFS_MOUNT_ATTEMPTS))
+    return efs_mount_failed(f"{attempts} b'mount.nfs4: Connection timed out'", EFS_NFS_MOUNT_FAILED)
+
+
+def efs_mount_source(file_system_id: str, region: str, path: str, tls: bool) -> str:
+    """What mount.nfs4 names: with TLS, the local stunnel (127.0.0.1); else the file system's DNS name."""
+    return f"127.0.0.1:{path}" if tls else f"{efs_dns_name(file_system_id, region)}:{path}"
+
+
+def efs_no_such_directory(source: str) -> str:
+    """rootDirectory (or an access point's path without CreationInfo) does not exist in the file system."""
+    return efs_mount_failed(f"b'mount.nfs4: mounting {source} failed, reason given by server: No such file or "
+                            "directory'", EFS_NFS_MOUNT_FAILED)
+
+
+def efs_access_denied(source: str) -> str:
+    """The server refuses the mount (an access point that does not exist, or no longer does). Fargo's choice
+    of the observed texts: efs-utils' report of a refused NFS mount."""
+    return efs_mount_failed(f"b'mount.nfs4: access denied by server while mounting {source}'", EFS_NFS_MOUNT_FAILED)

@@ -34,7 +34,7 @@ from fargo.runtime.records import (
     UserDatabase,
 )
 from fargo.runtime.shim_leftovers import ShimLeftovers
-from fargo.runtime.snapshots import Snapshots
+from fargo.runtime.snapshots import Snapshots, relocate_writable_layer
 from fargo.runtime.tasks import Tasks
 
 __all__ = ["Containerd", "TaskMetrics"]
@@ -161,14 +161,19 @@ class Containerd:
                     return Path(option.removeprefix("upperdir="))
         return None
 
-    async def start_task(self, container_id: str, stdout: Path, stderr: Path) -> int:
+    async def start_task(self, container_id: str, stdout: Path, stderr: Path,
+                         writable_dir: Path | None = None) -> int:
         """Create and start the container's task; its output is appended to the given, existing regular files.
 
         With stdout == stderr both streams land in one file, in the order they were written. What an earlier,
         cut-off start of this container left (a task, or a bundle directory) is cleared first; that may take
-        a few seconds while containerd retires the old shim.
+        a few seconds while containerd retires the old shim. With `writable_dir`, the rootfs overlay keeps its
+        upper and work directories there (made if missing) instead of in containerd's snapshot.
         """
-        return await self._tasks.start(container_id, await self._containers.rootfs(container_id), stdout, stderr)
+        rootfs = await self._containers.rootfs(container_id)
+        if writable_dir is not None:
+            rootfs = relocate_writable_layer(rootfs, writable_dir)
+        return await self._tasks.start(container_id, rootfs, stdout, stderr)
 
     async def wait(self, container_id: str) -> ExitStatus:
         """Block until the task's init process exits."""

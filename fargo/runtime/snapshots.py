@@ -3,6 +3,7 @@ snapshots that are containers' writable root filesystems, keyed by container id.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from google.protobuf import empty_pb2
@@ -10,7 +11,7 @@ from google.protobuf import empty_pb2
 from fargo.runtime.errors import RuntimeCallFailed
 from fargo.runtime.grpc_channel import Channel
 from fargo.runtime.image_archive import SNAPSHOTTER
-from fargo.runtime.protos import snapshots_pb2
+from fargo.runtime.protos import snapshots_pb2, types_pb2
 
 # types_pb2.Mount: the protos are compiled at import time, so type checkers cannot see their classes.
 Mounts = list[Any]
@@ -84,3 +85,23 @@ class Snapshots:
         ):
             keys.extend(info.name for info in reply.info)
         return keys
+
+
+def relocate_writable_layer(mounts: Mounts, writable_dir: Path) -> Mounts:
+    """The rootfs mounts with the overlay's upperdir and workdir moved into `writable_dir` (made here).
+
+    The image layers stay containerd's (lowerdir); only what the container writes moves, so that it lands on
+    the task's own volume and counts against its size. A snapshot without layers (a bind mount) is kept.
+    """
+    upper, work = writable_dir / "upper", writable_dir / "work"
+    out: Mounts = []
+    for mount in mounts:
+        if mount.type != "overlay":
+            out.append(mount)
+            continue
+        upper.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
+        options = [o for o in mount.options if not o.startswith(("upperdir=", "workdir="))]
+        options += [f"upperdir={upper}", f"workdir={work}"]
+        out.append(types_pb2.Mount(type=mount.type, source=mount.source, target=mount.target, options=options))
+    return out

@@ -74,7 +74,8 @@ class FakeRuntime:
         self._check("delete_container")
         self.containers.pop(cid, None)
 
-    async def start_task(self, cid: str, stdout: Path | None, stderr: Path | None) -> int:
+    async def start_task(self, cid: str, stdout: Path | None, stderr: Path | None,
+                         writable_dir: Path | None = None) -> int:
         self._check("start")
         if self.fail_start:
             raise ContainerNotFound(self.fail_start)
@@ -156,6 +157,8 @@ class FakeHost:
         self.network_prefix = "fgtest"
         self.networks = FakeNetworks()
         self.root = root
+        self.data_dir = root
+        self.efs_root = root / "efs"
 
     def task_dir(self, task_id: str) -> Path:
         return self.root / task_id

@@ -16,6 +16,7 @@ control plane's assignments (`update`) or from the runner itself (an essential c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -265,16 +266,38 @@ class TaskRunner:
     async def _prestart(self, phase: HookPhase) -> None:
         hooks = [h for h in self.hooks if h.phase is phase]
         if phase is HookPhase.PROVISIONING:
-            # host resources do not depend on each other: made side by side, the first failure is the task's
-            results = await asyncio.gather(*(h.prestart(self) for h in hooks), return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+            # host resources do not depend on each other: made side by side, the first failure is the task's.
+            # They take milliseconds and work in threads, so they are not cancelled: they finish, then stop.
+            await self._gather_prestart(hooks)
             return
         for hook in hooks:  # in order: what travels over the ENI may depend on what came before
-            await hook.prestart(self)
+            await self._unless_stopped(hook.prestart(self))
             if self.stop_wanted:
                 return
+
+    async def _gather_prestart(self, hooks: list[TaskHook]) -> None:
+        results = await asyncio.gather(*(h.prestart(self) for h in hooks), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _unless_stopped(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a prestart, cancelled as soon as the task's stop is wanted (a pull or a mount that waits must
+        not hold the stop up); what it made so far is undone by the hooks' stop, which tolerates half-done work."""
+        job = asyncio.ensure_future(work)
+        while not job.done():
+            if self.stop_wanted:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
+                return
+            self._changed.clear()
+            waiter = asyncio.ensure_future(self._changed.wait())
+            try:
+                await asyncio.wait({job, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+        job.result()
 
     async def _activate(self) -> None:
         """Create and start containers as their dependsOn conditions allow, until all have started."""
@@ -362,7 +385,8 @@ class TaskRunner:
         try:
             run.pid = await self._runtime_step("running", self.timeouts.start,
                                                self.host.runtime.start_task(run.runtime_id, spec.stdout_path,
-                                                                            spec.stderr_path))
+                                                                            spec.stderr_path,
+                                                                            spec.writable_layer_dir))
         except ContainerRuntimeError as e:
             self._container_failed(run, reasons.cannot_start(e.message))
         run.last_status = "RUNNING"

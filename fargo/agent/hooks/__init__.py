@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fargo.agent.hooks.base import HostFacilities, TaskHook
 from fargo.agent.hooks.container_logs import ContainerLogsHook
+from fargo.agent.hooks.efs_volumes import EfsVolumesHook
+from fargo.agent.hooks.ephemeral_storage import EphemeralStorageHook
 from fargo.agent.hooks.health_checks import HealthChecksHook
 from fargo.agent.hooks.image import ImageHook
 from fargo.agent.hooks.metadata_env import MetadataEnvHook
@@ -14,8 +16,8 @@ from fargo.agent.hooks.task_metadata import TaskMetadataHook
 from fargo.platform import PlatformVersion
 
 HOOK_TYPES: dict[str, type[TaskHook]] = {h.name: h for h in (
-    TaskEniHook, TaskCgroupHook, TaskFilesHook, ContainerLogsHook, ImageHook, MetadataEnvHook, TaskMetadataHook,
-    HealthChecksHook)}
+    TaskEniHook, TaskCgroupHook, EphemeralStorageHook, TaskFilesHook, ContainerLogsHook, ImageHook, EfsVolumesHook,
+    MetadataEnvHook, TaskMetadataHook, HealthChecksHook)}
 
 
 def build_hooks(platform: PlatformVersion, host: HostFacilities) -> list[TaskHook]:

@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextlib
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fargo.agent.engine.dependencies import ContainerProgress
 from fargo.platform import PlatformVersion
@@ -25,6 +26,21 @@ from fargo.protocol.messages import EniPlan, TaskAssignment, TaskReport
 from fargo.runtime.client import Containerd
 from fargo.runtime.oci_spec import BindMount, Rlimit
 from fargo.runtime.records import ImageConfig
+
+T = TypeVar("T")
+
+
+async def in_thread_to_the_end(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in a thread, for PENDING hooks (the runner cancels their prestart when the task is stopped):
+    a cancellation waits for the thread to finish before it is raised, so that the hook's stop never runs
+    beside half-made host work."""
+    job = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await job
+        raise
 
 
 class TaskCannotStart(Exception):
@@ -53,6 +69,9 @@ class ContainerSpecContribution:
     cgroups_path: str | None = None
     stdout_path: Path | None = None
     stderr_path: Path | None = None
+    # Where the container's writable layer (overlay upper and work dirs) lives instead of containerd's
+    # snapshot directory: the task's ephemeral volume, so that its size limit covers what containers write.
+    writable_layer_dir: Path | None = None
 
 
 @dataclass
@@ -105,6 +124,11 @@ class TaskContext(Protocol):
     @property
     def attachment(self) -> AttachmentState: ...
 
+    @property
+    def stop_wanted(self) -> bool:
+        """Desired status is STOPPED: long work (a pull, a mount retried) gives up."""
+        ...
+
     def set_connectivity(self, at: float) -> None: ...
 
     def report(self) -> TaskReport:
@@ -149,6 +173,8 @@ class HostFacilities(Protocol):
     networks: TaskNetworking
     metadata: TaskMetadataService
     credentials_key: bytes  # derives task credentials ids (stable across agent restarts)
+    data_dir: Path
+    efs_root: Path  # each EFS file system is the directory <efs_root>/<fs-id> (`fargo up --efs-root`)
 
     def task_dir(self, task_id: str) -> Path: ...
 
