@@ -19,8 +19,9 @@ from tests.fargo_process import FargoProcess as BaseFargoProcess
 
 # The shared Fargo keeps the default network prefix; every other Fargo a test starts runs beside it, and two
 # Fargos on one host need their own prefixes (their VPC routers, resolvers and filters are named by it).
-SHARED_PREFIX = "fg"
-OWN_PREFIX = "fgx"
+# FARGO_TEST_NETWORK_PREFIX lets two test runs share a host (each with its own prefix).
+SHARED_PREFIX = os.environ.get("FARGO_TEST_NETWORK_PREFIX", "fg")
+OWN_PREFIX = SHARED_PREFIX + "x"
 
 
 class FargoProcess(BaseFargoProcess):

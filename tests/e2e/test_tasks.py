@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from fargo.network.task_eni import list_task_enis
-from tests.e2e.conftest import FARGO, REPO, TEST_IMAGE, FargoProcess, wait_for_task
+from tests.e2e.conftest import FARGO, REPO, SHARED_PREFIX, TEST_IMAGE, FargoProcess, wait_for_task
 
 NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-fargo-default-1a"]}}
 FARGATE_DEFAULT_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
@@ -49,7 +49,7 @@ def run_to_completion(f: FargoProcess, family: str, command: str, timeout: float
     return task, logs(f, task["taskArn"])
 
 
-def host_leftovers(task_id: str, prefix: str = "fg") -> list[str]:
+def host_leftovers(task_id: str, prefix: str = SHARED_PREFIX) -> list[str]:
     """What of a task is still on the host: its netns, its ENI's port in a VPC router, cgroups."""
     found = []
     if Path(f"/run/netns/{prefix}-{task_id}").exists():
