@@ -11,9 +11,11 @@ class AwsError(Exception):
     code = "InternalFailure"
     status = 400
 
-    def __init__(self, message: str = "") -> None:
+    def __init__(self, message: str = "", **members: str) -> None:
         super().__init__(message)
         self.message = message
+        # Modeled members beside the message (EFS's FileSystemId of FileSystemAlreadyExists, ...).
+        self.members = members
 
 
 def _error(name: str, status: int = 400) -> type[AwsError]:
@@ -68,3 +70,26 @@ InvalidSecurityGroupRuleIdNotFound = _error("InvalidSecurityGroupRuleId.NotFound
 InvalidPrefixListIdNotFound = _error("InvalidPrefixListID.NotFound")
 RulesPerSecurityGroupLimitExceeded = _error("RulesPerSecurityGroupLimitExceeded")
 InvalidNetworkInterfaceIDNotFound = _error("InvalidNetworkInterfaceID.NotFound")
+
+# EFS (rest-json error codes; statuses as botocore's EFS model gives them, checked by a unit test).
+BadRequest = _error("BadRequest")
+FileSystemAlreadyExists = _error("FileSystemAlreadyExists", 409)
+FileSystemNotFound = _error("FileSystemNotFound", 404)
+FileSystemInUse = _error("FileSystemInUse", 409)
+FileSystemLimitExceeded = _error("FileSystemLimitExceeded", 403)
+IncorrectFileSystemLifeCycleState = _error("IncorrectFileSystemLifeCycleState", 409)
+AccessPointAlreadyExists = _error("AccessPointAlreadyExists", 409)
+AccessPointNotFound = _error("AccessPointNotFound", 404)
+AccessPointLimitExceeded = _error("AccessPointLimitExceeded", 403)
+MountTargetNotFound = _error("MountTargetNotFound", 404)
+MountTargetConflict = _error("MountTargetConflict", 409)
+IncorrectMountTargetState = _error("IncorrectMountTargetState", 409)
+SubnetNotFound = _error("SubnetNotFound")
+SecurityGroupNotFound = _error("SecurityGroupNotFound")
+SecurityGroupLimitExceeded = _error("SecurityGroupLimitExceeded")
+IpAddressInUse = _error("IpAddressInUse", 409)
+NoFreeAddressesInSubnet = _error("NoFreeAddressesInSubnet", 409)
+UnsupportedAvailabilityZone = _error("UnsupportedAvailabilityZone")
+AvailabilityZonesMismatch = _error("AvailabilityZonesMismatch")
+PolicyNotFound = _error("PolicyNotFound", 404)
+InternalServerError = _error("InternalServerError", 500)

@@ -14,7 +14,8 @@ class PlatformVersion:
     version: str
     # Fargate 1.4.0 runs containerd: runtime errors are named generically.
     runtime_timeout_error: str
-    # 1.3.0: 10 GiB for image layers (+ 4 GiB for volumes); 1.4.0: one 20 GiB volume for both.
+    # 1.3.0: 10 GiB for the containers' writable layers (+ 4 GiB for task volumes); 1.4.0: one 20 GiB volume
+    # for both (the default; ephemeralStorage asks for 21-200).
     ephemeral_storage_gib: int
     efs_volumes: bool
     task_eni_mtu: int
@@ -24,6 +25,8 @@ class PlatformVersion:
     large_task_sizes: bool
     # Task metadata v4 (ECS_CONTAINER_METADATA_URI_V4, AvailabilityZone, network stats) arrived with 1.4.0.
     metadata_v4: bool
+    # Task volumes on a volume of their own of this size (1.3.0: 4 GiB); None: they share ephemeral storage.
+    task_volume_storage_gib: int | None = None
     # The agent's hooks for a task of this version, in order (fargo.agent.hooks names them).
     task_hooks: tuple[str, ...] = ("task-eni", "task-cgroup", "ephemeral-storage", "task-files",
                                    "container-logs", "image", "efs-volumes", "metadata-env", "task-metadata",
@@ -40,6 +43,7 @@ PLATFORM_1_3_0 = PlatformVersion(
     ephemeral_storage_configurable=False,
     large_task_sizes=False,
     metadata_v4=False,
+    task_volume_storage_gib=4,
 )
 
 PLATFORM_1_4_0 = PlatformVersion(

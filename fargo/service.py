@@ -16,12 +16,14 @@ from sqlalchemy import text
 from fargo.agent.agent import Agent, AgentSettings
 from fargo.api.ec2 import Ec2Api
 from fargo.api.ecs import EcsApi
+from fargo.api.efs import EfsApi
 from fargo.api.fargo_routes import FargoRoutes
 from fargo.api.server import EdgeServer
 from fargo.config import CONTAINERD_NAMESPACE, ENDPOINT_FILE, Config
 from fargo.control.agent_gateway import InProcessControlPlane
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
+from fargo.control.efs.efs import Efs
 from fargo.control.task_definitions.registry import TaskDefinitionRegistry
 from fargo.control.tasks import EMBEDDED_AGENT_ID, Tasks
 from fargo.control.vpcs.network import Network
@@ -42,6 +44,7 @@ class Fargo:
         self.store = Store(config.database_url)
         self.ctx = ControlContext(config, self.store)
         self.network = Network(self.ctx)
+        self.efs = Efs(self.ctx)
         self.tasks = Tasks(self.ctx, Clusters(self.ctx), TaskDefinitionRegistry(self.ctx), self.network)
         self.runtime: Containerd | None = None
         self.agent: Agent | None = None
@@ -54,6 +57,7 @@ class Fargo:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.store.migrate)
         await asyncio.to_thread(self.network.ensure_default)
+        await asyncio.to_thread(self.efs.resume)
         address = await asyncio.to_thread(ensure_containerd, cfg.data_dir, cfg.containerd_address)
         self.runtime = await Containerd.connect(address, CONTAINERD_NAMESPACE)
         log.info("containerd at %s (namespace %s)", address, CONTAINERD_NAMESPACE)
@@ -65,6 +69,7 @@ class Fargo:
             efs_root=cfg.efs_data_root)
         gateway = InProcessControlPlane(self.ctx, self.tasks, self.network)
         self.network.on_change = gateway.network_changed  # a rule change wakes the agents' polls
+        self.efs.on_change = gateway.network_changed  # so does a mount target's (group members change)
         self.agent = Agent(self.runtime, settings, gateway)
         await self.agent.start()
         self._purge = asyncio.create_task(self._purge_stopped_tasks())
@@ -72,7 +77,7 @@ class Fargo:
 
         ecs = EcsApi(self.ctx, self.tasks)
         ec2 = Ec2Api(self.network)
-        edge = EdgeServer([ecs.service(), ec2.service()], self._health)
+        edge = EdgeServer([ecs.service(), ec2.service(), EfsApi(self.efs).service()], self._health)
         edge.add_routes(FargoRoutes(cfg.data_dir, self.runtime, self.tasks, self.agent).routes())
         self._runner = web.AppRunner(edge.app, access_log=None)
         await self._runner.setup()
@@ -91,6 +96,7 @@ class Fargo:
             await self.agent.close()
         if self.runtime is not None:
             await self.runtime.close()
+        await self.efs.close()
         self.store.close()
 
     async def _trim_memory(self) -> None:

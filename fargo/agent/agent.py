@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fargo.agent import host_claims
+from fargo.agent import host_claims, host_scan
 from fargo.agent.agent_state import AgentState
 from fargo.agent.backoff import Backoff
 from fargo.agent.engine.runner import EngineTimeouts, TaskRunner
@@ -295,9 +295,18 @@ class Agent:
                     if task_dir.name in self.runners or task_dir.name in self.state.known_task_ids():
                         continue
                     if _newest_mtime(task_dir) < cutoff:
-                        await asyncio.to_thread(shutil.rmtree, task_dir, True)
+                        await asyncio.to_thread(_remove_unless_mounted, task_dir)
             except OSError:
                 log.exception("purging old task files failed; retried next round")
+
+
+def _remove_unless_mounted(task_dir: Path) -> None:
+    """rmtree crosses mount points: a task dir that still holds a mount (an EFS file system, a volume that
+    reconcile could not undo) is left for the next round rather than have what is mounted there deleted."""
+    if host_scan.mounts_under(task_dir):
+        log.warning("task dir %s still holds mounts; not removed", task_dir.name)
+        return
+    shutil.rmtree(task_dir, True)
 
 
 def _stop_assignment(a: TaskAssignment) -> TaskAssignment:

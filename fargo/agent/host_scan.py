@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import os
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from fargo.network.task_eni import list_task_enis
 
 _MNT_DETACH = 2
 _libc = ctypes.CDLL(None, use_errno=True)
+log = logging.getLogger(__name__)
 
 
 class UnmountFailed(OSError):
@@ -88,7 +90,8 @@ def unmount(mount_point: Path) -> bool:
     Raises OSError if it cannot be unmounted even lazily.
     """
     code = _umount2(mount_point, 0)
-    if code == errno.EBUSY:
+    if code == errno.EBUSY:  # the last resort: it goes once nothing uses it any more
+        log.warning("%s is busy: detached lazily", mount_point)
         code = _umount2(mount_point, _MNT_DETACH)
     if code in (errno.EINVAL, errno.ENOENT):  # not (or no longer) a mount point
         return False

@@ -1,14 +1,16 @@
 """After a restart, remove from the host what belongs to no task this agent knows: containerd containers
 and snapshots, task ENIs (namespaces and router ports), the routers of VPCs it keeps no task in, task cgroups
-in every hierarchy, and mounts under the data dir. Host-wide resources claimed by another live Fargo on this
-host are left alone (`host_claims`).
+in every hierarchy, ephemeral volumes (mounts, loop devices, image files), and other mounts under the data
+dir. Host-wide resources claimed by another live Fargo on this host are left alone (`host_claims`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fargo.agent import host_claims, host_scan
@@ -19,6 +21,7 @@ from fargo.network.rtnl import NetlinkError
 from fargo.network.task_eni import delete_task_eni_async, list_task_enis_async
 from fargo.network.vpc_router import VpcRouterError, delete_vpc_router_async, list_vpc_routers_async
 from fargo.runtime.errors import ContainerRuntimeError
+from fargo.storage.ephemeral_volume import remove_orphan_storage
 
 if TYPE_CHECKING:
     from fargo.agent.agent import Agent
@@ -65,8 +68,12 @@ async def remove_orphans(agent: Agent) -> None:
                 await asyncio.to_thread(remove_task_cgroup, task_id)
             except OSError as e:
                 log.warning("could not remove the cgroups of task %s: %s", task_id, e)
-    for mount in await asyncio.to_thread(host_scan.mounts_under, data_dir / "tasks"):
-        task_id = mount.relative_to(data_dir / "tasks").parts[0]
+    tasks_root = Path(os.path.realpath(data_dir / "tasks"))  # as mountinfo names it (a relative --data-dir too)
+    # (before the mounts below: a volume is shut down first, so that its data is not written back)
+    for task_id in await asyncio.to_thread(remove_orphan_storage, tasks_root, known):
+        log.info("removed the ephemeral storage of orphaned task %s", task_id)
+    for mount in await asyncio.to_thread(host_scan.mounts_under, tasks_root):
+        task_id = mount.relative_to(tasks_root).parts[0]
         if task_id not in known:
             try:
                 await asyncio.to_thread(host_scan.unmount, mount)

@@ -150,7 +150,22 @@ def _account_block_io(cgroup: Path, data_dir: Path) -> None:
     device = os.stat(data_dir).st_dev
     if os.major(device) == 0:  # not a block device (tmpfs, overlay): nothing to account
         return
-    spec = f"{os.major(device)}:{os.minor(device)} {_NO_OP_BPS}"
+    _no_op_throttle(cgroup, os.major(device), os.minor(device))
+
+
+def account_block_io_on(task_id: str, major: int, minor: int) -> None:
+    """The same no-op limit on another device the task writes to (its ephemeral volume's loop device), set
+    in the task's blkio cgroup; made here if the cgroup hook, running beside, has not made it yet."""
+    hierarchy = next((h for h in all_hierarchy_mounts() if "blkio" in h.controllers), None)
+    if hierarchy is None or "cpuset" in hierarchy.controllers:
+        return  # (a cpuset cgroup must be made with its cpus and mems: that is create_task_cgroup's to do)
+    cgroup = hierarchy.mount_point / task_cgroup_path(task_id).lstrip("/")
+    cgroup.mkdir(parents=True, exist_ok=True)
+    _no_op_throttle(cgroup, major, minor)
+
+
+def _no_op_throttle(cgroup: Path, major: int, minor: int) -> None:
+    spec = f"{major}:{minor} {_NO_OP_BPS}"
     for name in ("blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device"):
         try:
             _write(cgroup / name, spec)

@@ -12,10 +12,10 @@ from collections import defaultdict
 
 from fargo.config import DefaultNetwork
 from fargo.control.task_definitions.sizes import parse_task_cpu, parse_task_memory
-from fargo.protocol.messages import EniPlan, TaskAssignment, from_json, task_id_of, to_json
+from fargo.protocol.messages import EfsVolumePlan, EniPlan, TaskAssignment, from_json, task_id_of, to_json
 
 _DEFAULT = DefaultNetwork()
-PRIVATE = "_fargo"  # the part of a task document the API never shows: the ENI plan
+PRIVATE = "_fargo"  # the part of a task document the API never shows: the ENI and EFS volume plans
 
 
 def eni_id_of(task_id: str) -> str:
@@ -47,7 +47,8 @@ def build_assignment(doc: dict, generation: int, task_definition: dict) -> TaskA
         created_at=doc["createdAt"], ephemeral_storage_gib=storage["sizeInGiB"] if storage else None,
         stop_code=doc.get("stopCode") if stopping else None,
         stopped_reason=doc.get("stoppedReason") if stopping else None,
-        container_arns={c["name"]: c["containerArn"] for c in doc.get("containers") or []})
+        container_arns={c["name"]: c["containerArn"] for c in doc.get("containers") or []},
+        efs_volumes=[from_json(EfsVolumePlan, v) for v in private.get("efsVolumes") or []])
     return from_json(TaskAssignment, to_json(assignment))
 
 

@@ -22,13 +22,17 @@ from fargo.control.pagination import next_token, page_bounds
 from fargo.arns import parse_ecs_arn
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
+from fargo.control.efs.task_volumes import TaskVolumes
+from fargo.control.efs.volume_plans import EfsView, TaskPlacement
 from fargo.control.task_assignments import PRIVATE, AssignmentChanges, eni_id_of
 from fargo.control.task_definitions.registry import TaskDefinitionRegistry
+from fargo.control.task_definitions.rules import check_ephemeral_storage
 from fargo.control.task_definitions.registration import check_platform_supports, task_size_supported
 from fargo.control.task_definitions.sizes import parse_task_cpu, parse_task_memory
 from fargo.control.task_reports import raise_desired_stop
 from fargo.network.ipam import SubnetFullError, mac_address, private_dns_name
 from fargo.protocol import stop_reasons as reasons
+from fargo.protocol.messages import to_json
 from fargo.platform import PLATFORM_VERSIONS, resolve_platform_version
 
 log = logging.getLogger("fargo.control")
@@ -60,11 +64,13 @@ class TaskNetworks(Protocol):
 
 class Tasks:
     def __init__(self, ctx: ControlContext, clusters: Clusters, registry: TaskDefinitionRegistry,
-                 network: TaskNetworks, agent_id: str = EMBEDDED_AGENT_ID) -> None:
+                 network: TaskNetworks, agent_id: str = EMBEDDED_AGENT_ID,
+                 efs_volumes: TaskVolumes | None = None) -> None:
         self.ctx = ctx
         self.clusters = clusters
         self.registry = registry
         self.network = network
+        self.efs_volumes = efs_volumes or TaskVolumes(ctx)
         self.agent_id = agent_id  # the agent new tasks go to (one for now: placement comes later)
         self.changes = AssignmentChanges()  # rung when this process changes an agent's desired set
         self.on_stopped: list[Callable[[dict], None]] = []  # called with the public document
@@ -117,7 +123,14 @@ class Tasks:
         cpu, memory = self._task_size(td, overrides)
         if not any(task_size_supported(cpu, memory, known) for known in PLATFORM_VERSIONS.values()):
             raise InvalidParameterException("No Fargate configuration exists for given values.")
-        check_platform_supports(td, platform, cpu=cpu)
+        storage = overrides.get("ephemeralStorage")
+        if storage is not None:
+            try:
+                check_ephemeral_storage(storage)
+            except ClientException as e:  # RunTask names bad parameters so; registration says ClientException
+                raise InvalidParameterException(e.message) from None
+        # an ephemeralStorage override needs what the definition's own would (1.4.0)
+        check_platform_supports(td if storage is None else {**td, "ephemeralStorage": storage}, platform, cpu=cpu)
         if not task_size_supported(cpu, memory, platform):
             raise PlatformTaskDefinitionIncompatibilityException(
                 "One or more of the requested capabilities are not supported.")
@@ -135,6 +148,8 @@ class Tasks:
             if previous:
                 return {"tasks": [self._public(t) for t in previous], "failures": []}, False
 
+        # what the definition's EFS volumes depend on, read once for all the tasks of this call
+        efs_view = self.efs_volumes.read(td, awsvpc.security_groups)
         tasks, failures = [], []
         for subnet in _spread_over_zones(awsvpc.subnets, count):
             task_id = uuid.uuid4().hex
@@ -143,7 +158,7 @@ class Tasks:
                 with self.ctx.store.task_writes() as w:
                     ip = w.allocate_ip(subnet.subnet_id, subnet.cidr, task_arn)
                     task = self._new_task(cluster, td, p, platform.version, cpu, memory, subnet, task_id, ip,
-                                          awsvpc, capacity_provider)
+                                          awsvpc, capacity_provider, efs_view)
                     w.insert(task, task_id, td["family"], token, self.agent_id)
                     w.insert_network_interface(_eni_row(task))
             except SubnetFullError:
@@ -267,7 +282,7 @@ class Tasks:
 
     def _new_task(self, cluster: dict, td: dict, p: dict, platform_version: str, cpu: str, memory: str,
                   subnet: SubnetChoice, task_id: str, ip: str, awsvpc: AwsvpcChoice,
-                  capacity_provider: str | None) -> dict:
+                  capacity_provider: str | None, efs_view: EfsView | None = None) -> dict:
         cluster_name = cluster["clusterName"]
         task_arn = self.ctx.arns.task(cluster_name, task_id)
         overrides = p.get("overrides") or {}
@@ -294,6 +309,9 @@ class Tasks:
         storage = overrides.get("ephemeralStorage") or td.get("ephemeralStorage") or {
             "sizeInGiB": platform.ephemeral_storage_gib}
         mac = mac_address(task_id)
+        efs_volumes = self.efs_volumes.plan(td, efs_view, TaskPlacement(
+            vpc_id=awsvpc.vpc_id, availability_zone=subnet.availability_zone, ip=ip,
+            security_groups=list(awsvpc.security_groups)))
         task: dict[str, Any] = {
             "taskArn": task_arn, "clusterArn": cluster["clusterArn"], "taskDefinitionArn": td["taskDefinitionArn"],
             "containers": containers,
@@ -316,7 +334,9 @@ class Tasks:
                       "attachmentId": attachment_id, "availabilityZone": subnet.availability_zone,
                       "privateDnsName": private_dns_name(ip, self.ctx.config.region),
                       "securityGroups": list(awsvpc.security_groups), "assignPublicIp": awsvpc.assign_public_ip,
-                      "vpcId": awsvpc.vpc_id, "vpcCidr": awsvpc.vpc_cidr},
+                      "vpcId": awsvpc.vpc_id, "vpcCidr": awsvpc.vpc_cidr,
+                      # the EFS volumes resolved now: file system, mount target, access point, or the failure
+                      "efsVolumes": to_json(efs_volumes)},
         }
         if capacity_provider:
             task["capacityProviderName"] = capacity_provider

@@ -153,14 +153,6 @@ class Containerd:
 
     # -- tasks ------------------------------------------------------------------------------------
 
-    async def writable_layer(self, container_id: str) -> Path | None:
-        """The directory holding what the container wrote over its image (its overlay upperdir), if any."""
-        for mount in await self._snapshots.mounts(container_id):
-            for option in mount.options:
-                if option.startswith("upperdir="):
-                    return Path(option.removeprefix("upperdir="))
-        return None
-
     async def start_task(self, container_id: str, stdout: Path, stderr: Path,
                          writable_dir: Path | None = None) -> int:
         """Create and start the container's task; its output is appended to the given, existing regular files.

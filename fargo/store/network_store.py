@@ -15,8 +15,12 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from fargo.network.ipam import SubnetFullError
 from fargo.store import schema
 from fargo.store.database import Store, TaskWrites
+
+__all__ = ["EniRow", "GroupRow", "NetworkReads", "NetworkStore", "NetworkWrites", "RuleRow", "SubnetFullError",
+           "SubnetRow", "TagRow", "VpcRow"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,9 @@ class EniRow:
     assign_public_ip: bool
     attach_time: float
     public_ip: str | None = None
+    # Set for an ENI that is not a Fargate task's (an EFS mount target's); `task_arn` then names its holder.
+    description: str | None = None
+    requester_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -319,6 +326,35 @@ class NetworkWrites(NetworkReads):
         t = schema.ec2_tags
         if resource_ids:
             self._c.execute(delete(t).where(t.c.resource_id.in_(list(resource_ids))))
+
+    # --- ENIs that are not a task's (EFS mount targets) ---------------------------------------------
+    # Their addresses are rows of ip_allocations like task addresses (held by `holder`, not a task ARN), so
+    # the one unique (subnet, ip) key keeps tasks and mount targets from ever sharing an address.
+
+    def allocate_address(self, subnet: SubnetRow, holder: str) -> str:
+        """The lowest free address of the subnet, now held by `holder`; SubnetFullError when none is left."""
+        return TaskWrites(self._c).allocate_ip(subnet.subnet_id, subnet.cidr, holder)
+
+    def claim_address(self, subnet_id: str, ip: str, holder: str) -> bool:
+        """Hold the address `ip` of the subnet; False when something holds it already."""
+        try:
+            with self._c.begin_nested():
+                self._c.execute(insert(schema.ip_allocations).values(subnet_id=subnet_id, ip=ip, task_arn=holder))
+        except IntegrityError:
+            return False
+        return True
+
+    def insert_eni(self, row: EniRow) -> None:
+        """The ENI of an address allocated in this transaction (the caller holds the VPC's lock)."""
+        self._insert(schema.network_interfaces, row)
+
+    def set_eni_groups(self, eni_id: str, group_ids: Sequence[str]) -> None:
+        n = schema.network_interfaces
+        self._c.execute(n.update().where(n.c.eni_id == eni_id).values(group_ids=list(group_ids)))
+
+    def release_address(self, holder: str) -> None:
+        """Give back what `holder` holds: its address, its ENI and the ENI's tags."""
+        TaskWrites(self._c).release_ip(holder)
 
     def mark_seeded(self, name: str, at: float) -> None:
         self._c.execute(insert(schema.seeded_defaults).values(name=name, seeded_at=at))

@@ -137,8 +137,10 @@ security_group_rules = Table(
     Index("ix_security_group_rules_peer", "peer_kind", "peer"),
 )
 
-# A task ENI lives exactly as long as its task's address (ip_allocations): RunTask inserts both in one
-# transaction, and releasing the address deletes the ENI.
+# A requester-managed ENI lives exactly as long as its holder's address (ip_allocations): a task's (RunTask
+# inserts both in one transaction, and releasing the address deletes the ENI) or an EFS mount target's.
+# `task_arn` names the holder: a task's ARN, or the mount target's id (fsmt-...). `description` and
+# `requester_id` are set for ENIs other than Fargate's (which describe themselves by their ECS attachment).
 network_interfaces = Table(
     "network_interfaces", metadata,
     Column("eni_id", String(64), primary_key=True),
@@ -154,6 +156,8 @@ network_interfaces = Table(
     Column("assign_public_ip", Boolean, nullable=False),
     Column("public_ip", String(45)),
     Column("attach_time", Float, nullable=False),
+    Column("description", String(255)),
+    Column("requester_id", String(32)),
     Index("ix_network_interfaces_task", "task_arn"),
     Index("ix_network_interfaces_subnet", "subnet_id"),
     Index("ix_network_interfaces_vpc", "vpc_id"),
@@ -175,4 +179,58 @@ seeded_defaults = Table(
     "seeded_defaults", metadata,
     Column("name", String(64), primary_key=True),
     Column("seeded_at", Float, nullable=False),
+)
+
+# --- Amazon EFS: file systems, access points, mount targets (their ENIs are network_interfaces rows), tags --
+# `life_cycle_state` moves creating -> available -> deleting; a deleting row goes once its directory is gone.
+efs_file_systems = Table(
+    "efs_file_systems", metadata,
+    Column("file_system_id", String(64), primary_key=True),
+    Column("creation_token", String(64), nullable=False, unique=True),
+    Column("life_cycle_state", String(16), nullable=False),
+    Column("performance_mode", String(32), nullable=False),
+    Column("throughput_mode", String(32), nullable=False),
+    Column("provisioned_throughput", Float),
+    Column("encrypted", Boolean, nullable=False),
+    Column("kms_key_id", String(2048)),
+    Column("availability_zone", String(64)),  # One Zone file systems only
+    Column("backup", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+efs_access_points = Table(
+    "efs_access_points", metadata,
+    Column("access_point_id", String(64), primary_key=True),
+    Column("client_token", String(64), nullable=False, unique=True),
+    Column("file_system_id", String(64), nullable=False),
+    Column("posix_user", JSON),  # {"Uid", "Gid", "SecondaryGids"} as the API has it, or null
+    Column("root_directory", JSON, nullable=False),  # {"Path", "CreationInfo"?}
+    Column("life_cycle_state", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_efs_access_points_file_system", "file_system_id"),
+)
+
+# One mount target per file system and AZ: the unique key stops two replicas from making a second one.
+efs_mount_targets = Table(
+    "efs_mount_targets", metadata,
+    Column("mount_target_id", String(64), primary_key=True),
+    Column("file_system_id", String(64), nullable=False),
+    Column("subnet_id", String(64), nullable=False),
+    Column("vpc_id", String(64), nullable=False),
+    Column("availability_zone", String(64), nullable=False),
+    Column("ip", String(45), nullable=False),
+    Column("eni_id", String(64), nullable=False),
+    Column("life_cycle_state", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("file_system_id", "availability_zone", name="uq_efs_mount_target_zone"),
+    Index("ix_efs_mount_targets_subnet", "subnet_id"),
+)
+
+# Tags of file systems and access points, by resource id (fs-... or fsap-...), in the order they were added.
+efs_tags = Table(
+    "efs_tags", metadata,
+    Column("resource_id", String(64), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Column("position", Integer, nullable=False),
 )

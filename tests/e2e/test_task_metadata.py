@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from tests.e2e.conftest import FARGO, REPO, TEST_IMAGE, FargoProcess, wait_for_task
+from tests.e2e.conftest import FARGO, REPO, SHARED_PREFIX, TEST_IMAGE, FargoProcess, wait_for_task
 
 SUBNET = "subnet-fargo-default-1b"
 ROLE = "arn:aws:iam::000000000000:role/e2e-task-role"
@@ -135,7 +135,7 @@ def printed_uri(f: FargoProcess, task: dict) -> str:
 
 
 def _in_task_netns(task_arn: str, code: str, env: dict[str, str]) -> str:
-    netns = "fg-" + task_arn.rsplit("/", 1)[-1]
+    netns = f"{SHARED_PREFIX}-" + task_arn.rsplit("/", 1)[-1]
     proc = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -49,8 +49,10 @@ def run_to_completion(f: FargoProcess, family: str, command: str, timeout: float
     return task, logs(f, task["taskArn"])
 
 
-def host_leftovers(task_id: str, prefix: str = SHARED_PREFIX) -> list[str]:
-    """What of a task is still on the host: its netns, its ENI's port in a VPC router, cgroups."""
+def host_leftovers(task_id: str, prefix: str = SHARED_PREFIX, data_dir: Path | None = None) -> list[str]:
+    """What of a task is still on the host: its netns, its ENI's port in a VPC router, cgroups, mounts in its
+    task dir (its ephemeral volume, EFS), loop devices bound to files of its task dir; with `data_dir`, also
+    its volume's image files."""
     found = []
     if Path(f"/run/netns/{prefix}-{task_id}").exists():
         found.append("netns")
@@ -59,6 +61,19 @@ def host_leftovers(task_id: str, prefix: str = SHARED_PREFIX) -> list[str]:
     for controller in ("memory", "cpu", "pids"):
         if Path(f"/sys/fs/cgroup/{controller}/fargo/{task_id}").exists():
             found.append(f"cgroup {controller}")
+    in_task_dir = f"/tasks/{task_id}/"  # task ids are unique: no need to know whose data dir it is
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4]
+        if in_task_dir in point + "/":
+            found.append(f"mount {point}")
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        try:
+            if in_task_dir in backing.read_text():
+                found.append(f"loop device {backing.parts[3]}")
+        except OSError:
+            pass  # unbound while we looked
+    if data_dir is not None:
+        found += [f"file {p.name}" for p in (data_dir / "tasks" / task_id).glob("*.img*")]
     return found
 
 

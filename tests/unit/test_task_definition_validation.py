@@ -475,8 +475,7 @@ def test_efs_root_directory_must_be_root_with_an_access_point() -> None:
         "fileSystemId": "fs-1", "rootDirectory": "/data", "transitEncryption": "ENABLED",
         "authorizationConfig": {"accessPointId": "fsap-1"}}}
     assert refusal(fargate_request(volumes=[volume])) == (
-        "Invalid EFS configuration for volume 'efs'. When an access point is used, 'rootDirectory' must be "
-        "omitted or set to '/'."
+        'When using an EFS access point, the root directory must either be set to "/" or be omitted.'
     )
 
 
@@ -494,7 +493,9 @@ def test_efs_volume_with_access_point_and_encryption_registers_on_fargate() -> N
         "fileSystemId": "fs-1", "transitEncryption": "ENABLED",
         "authorizationConfig": {"accessPointId": "fsap-1", "iam": "ENABLED"}}}
     app = container(mountPoints=[{"sourceVolume": "efs", "containerPath": "/mnt"}])
-    assert register(fargate_request(app, volumes=[volume]))["volumes"] == [volume]
+    described = {"name": "efs", "efsVolumeConfiguration": {"fileSystemId": "fs-1", "rootDirectory": "/",
+                                                           **volume["efsVolumeConfiguration"]}}
+    assert register(fargate_request(app, volumes=[volume]))["volumes"] == [described]
 
 
 # --- the rules stay apart from launch types that do not need them ----------------------------------

@@ -4,12 +4,10 @@ read. The server answers a container's endpoint id only from the task's own ENI 
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from fargo.agent.hooks.base import ContainerRun, ContainerSpecContribution, HookPhase, TaskContext, TaskHook
 from fargo.agent.metadata.server import MetadataTask
@@ -19,7 +17,7 @@ from fargo.network import ipam
 from fargo.network.dns_names import private_zone
 from fargo.network.names import netns_name, netns_path
 from fargo.network.vpc_resolver import resolver_address
-from fargo.runtime.errors import ContainerRuntimeError
+from fargo.storage.ephemeral_volume import TaskStorageLayout
 
 METADATA_ADDRESS = "http://169.254.170.2"
 _STOPPED = "STOPPED"
@@ -29,7 +27,6 @@ _STOPPED = "STOPPED"
 class _Registered:
     collector: TaskStatsCollector
     credentials_id: str | None
-    writable_layers: dict[str, Path] = field(default_factory=dict)  # by runtime id
     sampling: bool = False  # the collector's run() is spawned
 
 
@@ -51,39 +48,25 @@ class TaskMetadataHook(TaskHook):
             task.assignment.overrides.get("taskRoleArn")
         credentials_id = self.host.metadata.credentials.issue(
             task.task_id, role, credentials_id_for(self.host.credentials_key, task.task_id)) if role else None
-        layers: dict[str, Path] = {}
         collector = TaskStatsCollector(
             task.task_id, netns_path(netns_name(task.task_id, self.host.network_prefix)),
             lambda: {c.runtime_id: c.name for c in task.containers.values() if c.progress.started},
-            network_stats=task.platform.metadata_v4, storage_dirs=lambda: list(layers.values()))
-        registered = self._tasks[task.task_id] = _Registered(collector, credentials_id, layers)
+            network_stats=task.platform.metadata_v4)
+        self._tasks[task.task_id] = _Registered(collector, credentials_id)
+        storage = TaskStorageLayout(self.host.task_dir(task.task_id))
         eni = task.assignment.eni
         self.host.metadata.register(MetadataTask(
             task_id=task.task_id, vpc_id=eni.vpc_id, ip=eni.ip,
             endpoint_ids={c.runtime_id: c.name for c in task.containers.values()},
-            view=lambda: task_view(task, self.host.region, registered.collector.storage_utilized_mib()),
+            # statvfs of the task's volume on each request: a few µs, and as current as the kernel's count
+            view=lambda: task_view(task, self.host.region, storage.utilized_mib() if task.platform.metadata_v4
+                                   else None),
             stats=collector.stats, credentials_id=credentials_id))
 
     def contribute(self, task: TaskContext, container: ContainerRun, spec: ContainerSpecContribution) -> None:
         registered = self._tasks.get(task.task_id)
         if registered is not None and registered.credentials_id is not None:
             spec.environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = f"/v2/credentials/{registered.credentials_id}"
-
-    async def container_started(self, task: TaskContext, container: ContainerRun) -> None:
-        registered = self._tasks.get(task.task_id)
-        if registered is not None and task.platform.metadata_v4:  # EphemeralStorageMetrics is 1.4.0's
-            # Off the start path: one containerd call that RUNNING need not wait for.
-            task.spawn(self._note_writable_layer(registered, container.runtime_id))
-
-    async def _note_writable_layer(self, registered: _Registered, runtime_id: str) -> None:
-        try:
-            layer = await self.host.runtime.writable_layer(runtime_id)
-        except ContainerRuntimeError:
-            return  # gone already: nothing to count
-        if layer is not None:
-            registered.writable_layers[runtime_id] = layer
-            # A first figure at once; the collector walks again on its own schedule.
-            await asyncio.to_thread(registered.collector.walk_storage, list(registered.writable_layers.values()))
 
     async def poststart(self, task: TaskContext) -> None:
         registered = self._tasks.get(task.task_id)
@@ -108,8 +91,8 @@ def credentials_id_for(key: bytes, task_id: str) -> str:
 
 
 def task_view(task: TaskContext, region: str, storage_utilized_mib: int | None = None) -> TaskView:
-    """The task as the metadata endpoint shows it now. Until the task has its own volume (the storage issue),
-    Utilized is what its containers' writable layers hold; Reserved is the task's ephemeral storage size."""
+    """The task as the metadata endpoint shows it now. EphemeralStorageMetrics (1.4.0): Utilized is what the
+    task's volume holds (`storage_utilized_mib`, None without a volume), Reserved its size."""
     a, report = task.assignment, task.report()
     storage = None
     if task.platform.metadata_v4 and storage_utilized_mib is not None:

@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 # tasks sampled every second would cost about 11 % of a core; every 30 s, under 0.4 %.
 IDLE_INTERVAL_S = 30.0
 WATCHED_FOR_S = 60.0
-# The containers' writable layers are walked (for EphemeralStorageMetrics.Utilized) at most this often.
-STORAGE_EVERY_S = 30.0
 
 
 class TaskStatsCollector:
@@ -38,16 +36,12 @@ class TaskStatsCollector:
 
     def __init__(self, task_id: str, netns_path: str, containers: Callable[[], Mapping[str, str]],
                  interval: float = 1.0, network_stats: bool = True, *, idle_interval: float = IDLE_INTERVAL_S,
-                 cgroup_parent: str | None = None, storage_dirs: Callable[[], list[Path]] | None = None,
-                 mounts: Mapping[str, Path] | None = None) -> None:
+                 cgroup_parent: str | None = None, mounts: Mapping[str, Path] | None = None) -> None:
         """`containers` gives docker id -> container name, asked at each round (on the event loop under `run`).
         `network_stats` is False on platform 1.3.0. `cgroup_parent` overrides `/fargo/<task id>` (tests)."""
         self.task_id = task_id
         self.interval = interval
         self.idle_interval = idle_interval
-        self._storage_dirs = storage_dirs
-        self._storage_at: float | None = None  # monotonic time of the last walk
-        self._storage_bytes: int | None = None
         self._asked_at: float | None = None  # loop time of the last stats() call
         self._wake = asyncio.Event()
         self._netns_path = netns_path
@@ -75,8 +69,7 @@ class TaskStatsCollector:
             while True:
                 try:
                     containers = dict(self._containers())
-                    dirs = self._storage_dirs() if self._storage_dirs is not None else []
-                    await shared_round(loop, functools.partial(self._sample, containers, dirs))
+                    await shared_round(loop, functools.partial(self._sample, containers))
                 except Exception:  # stats are never worth stopping the task for
                     log.exception("stats round of task %s failed", self.task_id)
                 now = loop.time()
@@ -93,18 +86,7 @@ class TaskStatsCollector:
 
     def sample_now(self) -> None:
         """One synchronous round (tests, or a first sample before `run`)."""
-        self._sample(dict(self._containers()), self._storage_dirs() if self._storage_dirs is not None else [])
-
-    def walk_storage(self, storage_dirs: list[Path]) -> None:
-        """Walk the writable layers now (blocking: call it from a thread), as when a container starts."""
-        with self._round_lock:
-            if not self._closed:
-                self._storage_bytes = sum(_disk_usage(d) for d in storage_dirs)
-                self._storage_at = time.monotonic()
-
-    def storage_utilized_mib(self) -> int | None:
-        """MiB the containers' writable layers hold, as of the last walk; None before one."""
-        return None if self._storage_bytes is None else -(-self._storage_bytes // (1024 * 1024))
+        self._sample(dict(self._containers()))
 
     def _watched(self, now: float) -> bool:
         return self._asked_at is not None and now - self._asked_at < WATCHED_FOR_S
@@ -142,14 +124,10 @@ class TaskStatsCollector:
                 self._host_cpu.close()
                 self._host_cpu = None
 
-    def _sample(self, containers: dict[str, str], storage_dirs: list[Path] | None = None) -> None:
+    def _sample(self, containers: dict[str, str]) -> None:
         with self._round_lock:
             if self._closed:
                 return
-            now = time.monotonic()
-            if storage_dirs and (self._storage_at is None or now - self._storage_at >= STORAGE_EVERY_S):
-                self._storage_bytes = sum(_disk_usage(d) for d in storage_dirs)
-                self._storage_at = now
             if self._host_cpu is None:
                 self._host_cpu = HostCpuFile()
             read_ns = time.time_ns()
@@ -189,15 +167,3 @@ class TaskStatsCollector:
                 return
         sample = NetworkSample(time.time_ns(), self._eni.read())
         self._network = (sample, self._network[0] if self._network is not None else None)
-
-
-def _disk_usage(top: Path) -> int:
-    """Bytes the files under `top` take on disk (allocated blocks, as du counts them); 0 if it is gone."""
-    total = 0
-    for root, dirs, files in os.walk(top):
-        for name in (*dirs, *files):
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                pass  # removed while we walked
-    return total

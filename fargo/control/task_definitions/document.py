@@ -38,6 +38,7 @@ CONTAINER_DEFAULTS: dict[str, Any] = {
 # Docker's health check defaults, which ECS echoes back; startPeriod stays absent when not given.
 HEALTH_CHECK_DEFAULTS: dict[str, int] = {"interval": 30, "timeout": 5, "retries": 3}
 _PORT_MAPPING_KEYS = ("containerPort", "hostPort", "protocol", "name", "appProtocol", "containerPortRange")
+_EFS_KEYS = ("fileSystemId", "rootDirectory", "transitEncryption", "transitEncryptionPort", "authorizationConfig")
 
 
 def _ordered(values: Json, order: tuple[str, ...]) -> Json:
@@ -53,6 +54,15 @@ def _port_mapping(mapping: Json, network_mode: str) -> Json:
         filled["hostPort"] = filled["containerPort"]
     filled.setdefault("protocol", "tcp")
     return _ordered(filled, _PORT_MAPPING_KEYS)
+
+
+def volume_document(volume: Json) -> Json:
+    """A volume as ECS describes it: an EFS volume without rootDirectory mounts the file system's "/"."""
+    filled = copy.deepcopy(volume)
+    efs = filled.get("efsVolumeConfiguration")
+    if efs is not None:
+        filled["efsVolumeConfiguration"] = _ordered({"rootDirectory": "/"} | efs, _EFS_KEYS)
+    return filled
 
 
 def container_document(container: Json, network_mode: str) -> Json:
@@ -74,7 +84,7 @@ def task_definition_document(request: Json, *, arn: str, revision: int, cpu: int
         "taskDefinitionArn": arn,
         "containerDefinitions": [container_document(c, network_mode) for c in request["containerDefinitions"]],
         "revision": revision,
-        "volumes": copy.deepcopy(request.get("volumes") or []),
+        "volumes": [volume_document(v) for v in request.get("volumes") or []],
         "status": "ACTIVE",
         "requiresAttributes": requires_attributes,
         "placementConstraints": copy.deepcopy(request.get("placementConstraints") or []),

@@ -175,18 +175,29 @@ def unknown_source_container(name: str, source: str) -> str:
     return f"Invalid volumesFrom for container '{name}'. The source container '{source}' is not defined in the task definition."
 
 
-def efs_root_directory_with_access_point(volume: str) -> str:
-    return (
-        f"Invalid EFS configuration for volume '{volume}'. When an access point is used, "
-        "'rootDirectory' must be omitted or set to '/'."
-    )
+# AWS [obs aws/aws-cdk#10683, inside CloudFormation's "Invalid request provided: Create TaskDefinition: ..."]
+EFS_ROOT_DIRECTORY_WITH_ACCESS_POINT = (
+    'When using an EFS access point, the root directory must either be set to "/" or be omitted.'
+)
+# AWS [obs cloudposse/terraform-aws-ecs-alb-service-task#185]
+ONE_VOLUME_CONFIGURATION_TYPE = (
+    "When the volume parameter is specified, only one volume configuration type should be used."
+)
 
 
-def efs_transit_encryption_required(volume: str) -> str:
+def efs_transit_encryption_required(volume: str) -> str:  # OWN (AWS refuses it; its text is not public)
     return (
         f"Invalid EFS configuration for volume '{volume}'. 'transitEncryption' must be ENABLED "
         "when IAM authorization or an access point is used."
     )
+
+
+def efs_invalid_value(volume: str, field: str, value: object, allowed: str) -> str:  # OWN
+    return f"Invalid EFS configuration for volume '{volume}'. '{field}' value '{value}' is invalid: use {allowed}."
+
+
+def efs_file_system_id_missing(volume: str) -> str:  # OWN
+    return f"Invalid EFS configuration for volume '{volume}'. 'fileSystemId' should not be null or empty."
 
 
 # Fargate, container level (OWN).

@@ -62,6 +62,7 @@ def _validate(request: Json) -> _Validated:
     rules.check_container_names(containers)
     cpu = parse_task_cpu(request["cpu"]) if request.get("cpu") is not None else None
     memory = parse_task_memory(request["memory"]) if request.get("memory") is not None else None
+    rules.check_volume_types(request.get("volumes") or [])
     fargate_problem = fargate_incompatibility(request, cpu, memory)
     # Fargate's messages come before the generic ones for a definition that requires FARGATE.
     if "FARGATE" in (request.get("requiresCompatibilities") or []) and fargate_problem is not None:

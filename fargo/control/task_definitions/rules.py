@@ -75,6 +75,21 @@ def check_ephemeral_storage(ephemeral_storage: Json | None) -> None:
         _fail(msg.EPHEMERAL_STORAGE_RANGE)
 
 
+# The members of a Volume that each configure one type of volume [botocore ECS Volume shape].
+VOLUME_CONFIGURATION_TYPES = ("host", "dockerVolumeConfiguration", "efsVolumeConfiguration",
+                              "fsxWindowsFileServerVolumeConfiguration")
+EFS_SWITCHES = ("ENABLED", "DISABLED")
+PORT_RANGE = (1, 65535)
+
+
+def check_volume_types(volumes: list[Json]) -> None:
+    """One configuration type per volume; checked before Fargate's rules (AWS answers it on Fargate too)."""
+    for volume in volumes:
+        # an empty `host` ({}) is how tools write "no host path": it configures nothing
+        if sum(1 for key in VOLUME_CONFIGURATION_TYPES if volume.get(key) not in (None, {})) > 1:
+            _fail(msg.ONE_VOLUME_CONFIGURATION_TYPE)
+
+
 def check_volumes(volumes: list[Json]) -> None:
     for volume in volumes:
         if not volume.get("name"):
@@ -82,6 +97,7 @@ def check_volumes(volumes: list[Json]) -> None:
     for name, count in Counter(v["name"] for v in volumes).items():
         if count > 1:
             _fail(msg.duplicate_volume(name))
+    check_volume_types(volumes)
     for volume in volumes:
         efs = volume.get("efsVolumeConfiguration")
         if efs is not None:
@@ -89,10 +105,20 @@ def check_volumes(volumes: list[Json]) -> None:
 
 
 def _check_efs(volume: str, efs: Json) -> None:
+    if not efs.get("fileSystemId"):
+        _fail(msg.efs_file_system_id_missing(volume))
     authorization = efs.get("authorizationConfig") or {}
+    switches = (("transitEncryption", efs.get("transitEncryption")), ("iam", authorization.get("iam")))
+    for field, value in switches:
+        if value is not None and value not in EFS_SWITCHES:
+            _fail(msg.efs_invalid_value(volume, field, value, " or ".join(EFS_SWITCHES)))
+    port = efs.get("transitEncryptionPort")
+    low, high = PORT_RANGE
+    if port is not None and not low <= port <= high:
+        _fail(msg.efs_invalid_value(volume, "transitEncryptionPort", port, f"a port from {low} to {high}"))
     access_point = authorization.get("accessPointId")
-    if access_point and efs.get("rootDirectory", "/") != "/":
-        _fail(msg.efs_root_directory_with_access_point(volume))
+    if access_point and efs.get("rootDirectory") not in (None, "", "/"):
+        _fail(msg.EFS_ROOT_DIRECTORY_WITH_ACCESS_POINT)
     if (access_point or authorization.get("iam") == "ENABLED") and efs.get("transitEncryption") != "ENABLED":
         _fail(msg.efs_transit_encryption_required(volume))
 

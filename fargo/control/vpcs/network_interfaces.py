@@ -1,7 +1,9 @@
-"""DescribeNetworkInterfaces: the task ENIs, shown as Fargate's requester-managed ENIs look in EC2.
+"""DescribeNetworkInterfaces: the requester-managed ENIs, task ENIs as Fargate's look in EC2 and EFS mount
+targets' as EFS's do.
 
-The rows are written by RunTask (with the task's address) and go when the address is released; here they
-are only read. Description is the ECS attachment's ARN, which is how users find a task's ENI.
+The rows are written by RunTask (with the task's address) and CreateMountTarget, and go when the address is
+released; here they are only read. A task ENI's Description is its ECS attachment's ARN (which is how users
+find a task's ENI); other ENIs carry their own Description and requester.
 """
 from __future__ import annotations
 
@@ -66,13 +68,15 @@ class NetworkInterfaces:
         cfg = self.ctx.config
         groups = [{"GroupId": g, **({"GroupName": group_names[g]} if g in group_names else {})} for g in e.group_ids]
         address: dict = {"Primary": True, "PrivateIpAddress": e.ip, "PrivateDnsName": e.private_dns_name}
+        requester = e.requester_id or FARGATE_REQUESTER_ID
         out: dict = {
             "NetworkInterfaceId": e.eni_id,
-            "Description": ids.ecs_attachment_arn(cfg.region, cfg.account_id, e.attachment_id),
-            "InterfaceType": "interface", "RequesterManaged": True, "RequesterId": FARGATE_REQUESTER_ID,
+            "Description": e.description or ids.ecs_attachment_arn(cfg.region, cfg.account_id, e.attachment_id),
+            "InterfaceType": "interface", "RequesterManaged": True, "RequesterId": requester,
             "OwnerId": cfg.account_id, "Status": "in-use", "SourceDestCheck": True,
             "Attachment": {"AttachmentId": ids.derived_id("eni-attach", e.eni_id), "DeviceIndex": 1,
-                           "NetworkCardIndex": 0, "InstanceOwnerId": FARGATE_INSTANCE_OWNER_ID,
+                           "NetworkCardIndex": 0,
+                           "InstanceOwnerId": requester if e.requester_id else FARGATE_INSTANCE_OWNER_ID,
                            "Status": "attached", "DeleteOnTermination": False, "AttachTime": _iso(e.attach_time)},
             "Groups": groups, "SubnetId": e.subnet_id, "VpcId": e.vpc_id, "AvailabilityZone": e.availability_zone,
             "AvailabilityZoneId": self.zones.zone_id(e.availability_zone) if e.availability_zone else None,

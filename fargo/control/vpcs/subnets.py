@@ -1,5 +1,5 @@
 """Subnets: CreateSubnet (a block inside its VPC, overlapping none of its siblings, in one of Fargo's AZs),
-DeleteSubnet (refused while task ENIs are in it), DescribeSubnets.
+DeleteSubnet (refused while ENIs are in it: tasks' and EFS mount targets'), DescribeSubnets.
 
 AvailableIpAddressCount is the block's size less EC2's 5 reserved addresses less the ENIs in it.
 """
