@@ -258,3 +258,38 @@ def _wait_for_file(path: Path, timeout: float = 15) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_efs_root_puts_file_systems_on_the_given_filesystem(fresh_fargo_dir: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared-efs"  # stands for an NFS/CephFS mount every host has at the same path
+    shared.mkdir()
+    f = FargoProcess(fresh_fargo_dir, extra_args=["--efs-root", str(shared)]).start()
+    try:
+        import_test_image(f)
+        efs, ecs = f.client("efs"), f.client("ecs")
+        ecs.create_cluster()
+        fs = new_file_system(efs, [ZONE_A_SUBNET])
+        assert (shared / fs).is_dir() and not (fresh_fargo_dir / "efs" / fs).exists()
+        td = efs_task_definition(ecs, "efs-shared-root", "echo on the shared root > /mnt/efs/where",
+                                 {"fileSystemId": fs})
+        task = wait_for_task(ecs, run_in(ecs, td)["taskArn"], "STOPPED", 60)
+        assert task["containers"][0].get("exitCode") == 0, task.get("stoppedReason")
+        assert (shared / fs / "where").read_text() == "on the shared root\n"
+        for target in efs.describe_mount_targets(FileSystemId=fs)["MountTargets"]:
+            efs.delete_mount_target(MountTargetId=target["MountTargetId"])
+        efs.delete_file_system(FileSystemId=fs)
+        deadline_gone = _wait_until_gone(shared / fs)
+        assert deadline_gone, "DeleteFileSystem left the file system's files"
+    finally:
+        f.stop()
+
+
+def _wait_until_gone(path: Path, timeout: float = 10) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not path.exists():
+            return True
+        time.sleep(0.1)
+    return False
