@@ -69,6 +69,7 @@ bench: install
 	$(PY) bench/network.py
 	$(PY) bench/task_network.py
 	$(PY) bench/metadata.py
+	$(PY) bench/storage.py
 
 clean:
 	rm -rf build $(VENV)

@@ -38,7 +38,9 @@ TASK_VOLUMES_IMAGE = "volumes.img"
 _IMAGE_NAMES = frozenset({LAYERS_IMAGE, TASK_VOLUMES_IMAGE})
 MIB = 1024 * 1024
 # discard: space a task frees goes back to the host (the loop device punches holes in the sparse image).
-_MOUNT_DATA = "discard"
+# nobarrier: the volume never outlives a crash of its host (its task is gone then, and reconcile deletes the
+# image), so cache flushes to the disk buy nothing; without them an fsync in the task costs a third as much.
+_MOUNT_DATA = "discard,nobarrier"
 # After umount the loop device comes loose by itself (autoclear); a namespace being made at that moment may
 # hold the file system a little longer. Wait this long before reporting the volume as not removed.
 _LOOSE_WAIT_S = 0.5
