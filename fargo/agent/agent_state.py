@@ -20,7 +20,9 @@ class AgentState:
         self.root = root
         self._tasks = root / "tasks"
         self._tasks.mkdir(parents=True, exist_ok=True)
-        self._docs: dict[str, dict] = {}
+        # Each task's document as its two parts' JSON texts: a report rewrites the file, and encoding the
+        # assignment (with its task definition) again each time was most of what that cost.
+        self._docs: dict[str, dict[str, str]] = {}
 
     def agent_id(self) -> str:
         """This agent's id, made once and kept (the control plane knows the agent by it)."""
@@ -56,21 +58,22 @@ class AgentState:
                 report = from_json(TaskReport, doc["report"]) if doc.get("report") else None
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # a file half written by a crash is left by _write_atomic's tmp, never here
-            self._docs[assignment.task_id] = doc
+            self._docs[assignment.task_id] = {key: _compact(value) for key, value in doc.items()
+                                              if key in ("assignment", "report") and value}
             tasks.append((assignment, report))
         tasks.sort(key=lambda t: t[0].created_at)
         return tasks
 
     def save_assignment(self, assignment: TaskAssignment) -> None:
         doc = self._docs.setdefault(assignment.task_id, {})
-        doc["assignment"] = to_json(assignment)
+        doc["assignment"] = _compact(to_json(assignment))
         self._flush(assignment.task_id)
 
     def save_report(self, task_id: str, report: TaskReport) -> None:
         doc = self._docs.get(task_id)
         if doc is None:
             return  # forgotten already
-        doc["report"] = to_json(report)
+        doc["report"] = _compact(to_json(report))
         self._flush(task_id)
 
     def forget(self, task_id: str) -> None:
@@ -81,7 +84,12 @@ class AgentState:
         return set(self._docs)
 
     def _flush(self, task_id: str) -> None:
-        _write_atomic(self._tasks / f"{task_id}.json", json.dumps(self._docs[task_id], separators=(",", ":")))
+        parts = ",".join(f'"{key}":{text}' for key, text in self._docs[task_id].items())
+        _write_atomic(self._tasks / f"{task_id}.json", "{" + parts + "}")
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _write_atomic(path: Path, text: str) -> None:

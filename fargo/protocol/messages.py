@@ -11,6 +11,7 @@ when its seq is newer than the last one it applied, so a replayed or late report
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -262,7 +263,13 @@ def _decode(tp: Any, data: Any) -> Any:
         _key, value = typing.get_args(tp)
         return {k: _decode(value, v) for k, v in data.items()}
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        known = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _decode(hints[k], v) for k, v in data.items() if k in known})
+        hints = _field_types(tp)
+        return tp(**{k: _decode(hints[k], v) for k, v in data.items() if k in hints})
     return data
+
+
+@functools.cache
+def _field_types(tp: type) -> dict[str, Any]:
+    """A message class's fields and their types (resolving the hints costs more than decoding a report)."""
+    hints = typing.get_type_hints(tp)
+    return {f.name: hints[f.name] for f in dataclasses.fields(tp)}
