@@ -110,15 +110,28 @@ def _task_ids(data_dir: Path) -> list[str]:
 def _remove_task_host_state(task_ids: list[str]) -> None:
     from fargo.agent import host_claims
     from fargo.agent.task_cgroup import remove_task_cgroup
+    from fargo.network.netns import list_netns_names
     from fargo.network.task_eni import delete_task_eni
+    from fargo.network.vpc_router import VpcRouterError, delete_vpc_router, list_vpc_routers
 
+    names = list_netns_names()
+    prefixes: set[str] = set()
     for task_id in task_ids:
-        delete_task_eni(task_id)
+        # the task's netns is `<prefix>-<task id>`, whatever prefix its Fargo ran with
+        for prefix in {n[: -len(task_id) - 1] for n in names if n.endswith("-" + task_id)} or {"fg"}:
+            delete_task_eni(task_id, prefix=prefix)
+            prefixes.add(prefix)
         try:
             remove_task_cgroup(task_id)
         except OSError as e:  # the test that made it says so; clean-up goes on with the rest
             print(f"cannot remove the cgroups of task {task_id}: {e}", file=sys.stderr)
         host_claims.release(task_id)
+    for prefix in prefixes - {"fg"}:  # (the next `fargo up` of the default prefix removes its own)
+        for vpc_id in list_vpc_routers(prefix):
+            try:
+                delete_vpc_router(vpc_id, prefix=prefix, if_unused=True)
+            except VpcRouterError as e:
+                print(f"cannot remove the router of {vpc_id} ({prefix}): {e}", file=sys.stderr)
 
 
 def _kill_containers(sock: Path) -> None:
