@@ -92,7 +92,7 @@ def test_files_written_by_one_task_are_read_by_the_next(runner_fargo: FargoProce
     task, _ = run_to_end(runner_fargo, writer)
     assert task["containers"][0].get("exitCode") == 0, task.get("stoppedReason")
     assert (fs_dir(runner_fargo, shared_fs) / "greeting").read_text() == "hello from a task\n"
-    reader = efs_task_definition(ecs, "efs-reader", "cat /mnt/efs/greeting; echo nope > /mnt/efs/other",
+    reader = efs_task_definition(ecs, "efs-reader", "exec 2>&1; cat /mnt/efs/greeting; echo nope > /mnt/efs/other",
                                  {"fileSystemId": shared_fs}, read_only=True)
     task, out = run_to_end(runner_fargo, reader)
     assert "hello from a task" in out

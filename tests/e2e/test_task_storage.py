@@ -115,7 +115,8 @@ def test_containers_share_task_volumes_through_mount_points_read_only_and_volume
         {"name": "reader", "dependsOn": [{"containerName": "borrower", "condition": "SUCCESS"}],
          "mountPoints": [{"sourceVolume": "shared", "containerPath": "/in", "readOnly": True}],
          "volumesFrom": [{"sourceContainer": "writer", "readOnly": True}],
-         "command": ["sh", "-c", "cat /in/note; echo x > /in/denied; echo in=$?; echo y > /data/denied; "
+         # (stderr into stdout: the two streams are copied apart, so their order in the log is not kept)
+         "command": ["sh", "-c", "exec 2>&1; cat /in/note; echo x > /in/denied; echo in=$?; echo y > /data/denied; "
                                  "echo data=$?; ls /in"]},
         volumes=[{"name": "shared", "host": {}}])
     task, _ = _finished(runner_fargo, td)
