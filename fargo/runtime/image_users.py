@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fargo.runtime.errors import UnknownUser
-from fargo.runtime.records import UserDatabase
+from fargo.runtime.records import ImageConfig, UserDatabase
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,16 @@ def _groups(text: str) -> list[_GroupEntry]:
             members = tuple(m for m in (parts[3].split(",") if len(parts) > 3 else []) if m)
             entries.append(_GroupEntry(parts[0], int(parts[2]), members))
     return entries
+
+
+def container_user(container: dict, image: ImageConfig | None) -> str:
+    """Who the container runs as: its definition's `user`, else its image's, else "" (root)."""
+    return container.get("user") or (image.user if image else "") or ""
+
+
+def needs_user_database(user: str) -> bool:
+    """Only a user given by name (not a uid, with or without a group) is looked up in the image's passwd."""
+    return bool(user) and not user.split(":")[0].isdigit()
 
 
 def resolve_user(user: str, users: UserDatabase | None = None) -> ResolvedUser:

@@ -7,6 +7,7 @@ import zlib
 
 from fargo.agent.hooks.base import ContainerSpecContribution
 from fargo.protocol.container_settings import EffectiveContainerSettings
+from fargo.runtime.image_users import container_user
 from fargo.runtime.oci_spec import ContainerRuntimeSpec, Rlimit, container_args, container_env
 from fargo.runtime.records import ImageConfig
 
@@ -44,7 +45,7 @@ def runtime_spec(container: dict, settings: EffectiveContainerSettings, image: I
         args=container_args(image, container.get("entryPoint"), container.get("command")),
         env=container_env(image, env),
         cwd=container.get("workingDirectory") or image.working_dir or "/",
-        user=container.get("user") or image.user or "",
+        user=container_user(container, image),
         hostname=contribution.hostname,
         readonly_rootfs=settings.readonly_root_filesystem,
         rlimits=[Rlimit(name, soft, hard) for name, (soft, hard) in settings.ulimits.items()] + contribution.rlimits,

@@ -39,6 +39,7 @@ from fargo.protocol.messages import (DESIRED_STOPPED, AttachmentReport, Containe
 from fargo.protocol.task_states import TaskState, check_transition
 from fargo.runtime.errors import (ContainerAlreadyExists, ContainerdUnavailable, ContainerRuntimeError,
                                   scrub_host_paths)
+from fargo.runtime.image_users import needs_user_database
 from fargo.runtime.oci_spec import build_oci_spec
 
 log = logging.getLogger(__name__)
@@ -350,9 +351,7 @@ class TaskRunner:
         spec = runtime_spec(run.definition, run.settings, run.image, self._contribution(run),
                             self._assignment.memory_mib, pidns)
         try:
-            user = spec.user.split(":")[0]
-            users = await runtime.image_users(run.definition["image"]) if spec.user and not user.isdigit() \
-                and not spec.user.isdigit() else None
+            users = await runtime.image_users(run.definition["image"]) if needs_user_database(spec.user) else None
             built = build_oci_spec(spec, users)
         except ContainerRuntimeError as e:
             raise TaskCannotStart(reasons.cannot_create(scrub_host_paths(e.message))) from None

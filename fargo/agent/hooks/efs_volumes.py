@@ -31,7 +31,7 @@ from fargo.agent.hooks.base import (ContainerRun, ContainerSpecContribution, Hoo
 from fargo.protocol import stop_reasons as reasons
 from fargo.protocol.messages import AccessPointPlan, EfsVolumePlan
 from fargo.runtime.errors import UnknownUser
-from fargo.runtime.image_users import resolve_user
+from fargo.runtime.image_users import container_user, needs_user_database, resolve_user
 from fargo.runtime.oci_spec import BindMount
 from fargo.storage.idmap import IdMapping, IdmapUnsupported, UserNamespaces, bind_directory
 from fargo.storage.safe_paths import (DirectoryCreation, NoSuchDirectory, open_directory_beneath,
@@ -138,8 +138,8 @@ class EfsVolumesHook(TaskHook):
     async def _caller_ids(self, container: ContainerRun) -> tuple[int, int] | None:
         """The uid and gid the container's process runs with, found as the runner finds them: its `user`,
         else its image's, else 0; the image's passwd and group only for a user given by name."""
-        user = container.definition.get("user") or (container.image.user if container.image else "") or ""
-        by_name = bool(user) and not user.split(":")[0].isdigit()
+        user = container_user(container.definition, container.image)
+        by_name = needs_user_database(user)
         users = await self.host.runtime.image_users(container.definition["image"]) if by_name else None
         try:
             resolved = resolve_user(user, users)

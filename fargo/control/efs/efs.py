@@ -7,8 +7,7 @@ process look again at once, as `Network` does for rule changes.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from fargo.control.context import ControlContext
 from fargo.control.efs.access_points import AccessPoints
@@ -17,16 +16,14 @@ from fargo.control.efs.file_systems import FileSystems
 from fargo.control.efs.metering import SizeMeter, metered_size
 from fargo.control.efs.mount_targets import MountTargets
 from fargo.control.efs.resource_tags import ResourceTags
+from fargo.control.threaded_handlers import Handler, SyncHandler, announce_change, in_thread
 from fargo.control.vpcs.zones import AvailabilityZones
 from fargo.store.efs_store import EfsStore
 
-log = logging.getLogger("fargo.control")
 
 # The operations whose success changed which ENIs are members of which security groups.
 _CHANGE_GROUPS = frozenset({"CreateMountTarget", "DeleteMountTarget", "ModifyMountTargetSecurityGroups"})
 
-SyncHandler = Callable[[dict], dict]
-Handler = Callable[[dict], Awaitable[dict]]
 STOP_WAIT_SECONDS = 5.0  # for directory removals under way; the rest is redone at the next start
 
 
@@ -56,15 +53,7 @@ class Efs:
         return {name: self._handler(name, operation) for name, operation in self._operations.items()}
 
     def _handler(self, name: str, operation: SyncHandler) -> Handler:
-        async def handle(p: dict) -> dict:
-            out = await asyncio.to_thread(operation, p)
-            if name in _CHANGE_GROUPS:
-                self._changed()
-            return out
-        return handle
+        return in_thread(operation, changed=self._changed if name in _CHANGE_GROUPS else None)
 
     def _changed(self) -> None:
-        try:
-            self.on_change()
-        except Exception:  # noqa: BLE001 - the change is committed; agents also poll the store
-            log.exception("on_change failed after a mount target change")
+        announce_change(self.on_change, "a mount target change")

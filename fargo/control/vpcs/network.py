@@ -7,11 +7,11 @@ agents waiting in this process look again at once.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from fargo.control.context import ControlContext
+from fargo.control.threaded_handlers import Handler, SyncHandler, announce_change, in_thread
 from fargo.control.vpcs import messages as msg
 from fargo.control.vpcs.awsvpc import AwsvpcChoice, SubnetChoice, resolve_awsvpc
 from fargo.control.vpcs.defaults import ensure_default_vpc
@@ -36,8 +36,6 @@ _CHANGE_GROUPS = frozenset({
     "CreateVpc", "DeleteVpc", "CreateSecurityGroup", "DeleteSecurityGroup", "AuthorizeSecurityGroupIngress",
     "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"})
 
-SyncHandler = Callable[[dict], dict]
-Handler = Callable[[dict], Awaitable[dict]]
 
 
 class Network:
@@ -82,17 +80,12 @@ class Network:
     # --- helpers -------------------------------------------------------------------------------
 
     def _handler(self, name: str, operation: SyncHandler) -> Handler:
-        async def handle(p: dict) -> dict:
-            if p.get("DryRun"):
-                raise DryRunOperation(msg.DRY_RUN)
-            out = await asyncio.to_thread(operation, p)
-            if name in _CHANGE_GROUPS:
-                self._changed()
-            return out
-        return handle
+        return in_thread(operation, check=_refuse_dry_run, changed=self._changed if name in _CHANGE_GROUPS else None)
 
     def _changed(self) -> None:
-        try:
-            self.on_change()
-        except Exception:  # noqa: BLE001 - the change is committed; agents also poll the store
-            log.exception("on_change failed after a security group change")
+        announce_change(self.on_change, "a security group change")
+
+
+def _refuse_dry_run(p: dict) -> None:
+    if p.get("DryRun"):
+        raise DryRunOperation(msg.DRY_RUN)
