@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 FARGO := $(VENV)/bin/fargo
 DATA_DIR ?= /var/lib/fargo
 ENDPOINT ?= http://127.0.0.1:8400
-APT_PACKAGES := containerd runc tini iproute2 nftables e2fsprogs busybox-static python3-venv
-TEST_APT_PACKAGES := postgresql iperf3
+APT_PACKAGES := containerd runc tini iproute2 nftables e2fsprogs busybox-static python3-venv docker-registry
+TEST_APT_PACKAGES := postgresql iperf3 skopeo
 TEST_IMAGE := build/busybox.tar
 # Pinned versions of every Python dependency; `make lock` refreshes them on purpose.
 CONSTRAINTS := constraints.txt
@@ -70,6 +70,7 @@ bench: install
 	$(PY) bench/task_network.py
 	$(PY) bench/metadata.py
 	$(PY) bench/storage.py
+	$(PY) bench/pull.py
 
 clean:
 	rm -rf build $(VENV)

@@ -58,6 +58,9 @@ class Config:
     network_prefix: str = "fg"  # names of this Fargo's host objects (fargo.network.names)
     # `--efs-root PATH`: where EFS file systems live (<root>/<fs-id>); a shared mount lets agents share them.
     efs_root: Path | None = None
+    # `--insecure-registry HOST[:PORT]` (and FARGO_INSECURE_REGISTRIES, comma-separated): registries pulled
+    # from over plain HTTP. A bare host means any of its ports. Loopback registries are plain HTTP anyway.
+    insecure_registries: tuple[str, ...] = ()
 
     @property
     def efs_data_root(self) -> Path:

@@ -27,9 +27,11 @@ class PlatformVersion:
     metadata_v4: bool
     # Task volumes on a volume of their own of this size (1.3.0: 4 GiB); None: they share ephemeral storage.
     task_volume_storage_gib: int | None = None
+    # 1.4.0 fetches secrets and pulls images over the task ENI; 1.3.0 did both from the host.
+    execution_over_task_eni: bool = True
     # The agent's hooks for a task of this version, in order (fargo.agent.hooks names them).
     task_hooks: tuple[str, ...] = ("task-eni", "task-cgroup", "ephemeral-storage", "task-files",
-                                   "container-logs", "image", "efs-volumes", "metadata-env", "task-metadata",
+                                   "container-logs", "secrets", "image", "efs-volumes", "metadata-env", "task-metadata",
                                    "health-checks")
 
 
@@ -44,6 +46,7 @@ PLATFORM_1_3_0 = PlatformVersion(
     large_task_sizes=False,
     metadata_v4=False,
     task_volume_storage_gib=4,
+    execution_over_task_eni=False,
 )
 
 PLATFORM_1_4_0 = PlatformVersion(

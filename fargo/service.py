@@ -14,23 +14,32 @@ from aiohttp import web
 from sqlalchemy import text
 
 from fargo.agent.agent import Agent, AgentSettings
+from fargo.agent.execution.registry_hosts import ecr_host
 from fargo.api.ec2 import Ec2Api
+from fargo.api.ecr import EcrApi
 from fargo.api.ecs import EcsApi
 from fargo.api.efs import EfsApi
 from fargo.api.fargo_routes import FargoRoutes
+from fargo.api.registry_proxy import RegistryProxy
+from fargo.api.secretsmanager import SecretsManagerApi
 from fargo.api.server import EdgeServer
+from fargo.api.ssm import SsmApi
 from fargo.config import CONTAINERD_NAMESPACE, ENDPOINT_FILE, Config
 from fargo.control.agent_gateway import InProcessControlPlane
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
+from fargo.control.ecr.ecr import Ecr
 from fargo.control.efs.efs import Efs
+from fargo.control.secrets.secrets import Secrets
 from fargo.control.task_definitions.registry import TaskDefinitionRegistry
 from fargo.control.tasks import EMBEDDED_AGENT_ID, Tasks
 from fargo.control.vpcs.network import Network
 from fargo.runtime.client import Containerd
+from fargo.runtime.registry import Credentials, RegistryAccess
 from fargo.runtime.containerd_daemon import ensure_containerd
 from fargo import process_memory
 from fargo.network.vpc_resolver import parse_upstream
+from fargo.registry.daemon import RegistryDaemon
 from fargo.store.database import Store
 
 log = logging.getLogger("fargo")
@@ -45,6 +54,10 @@ class Fargo:
         self.ctx = ControlContext(config, self.store)
         self.network = Network(self.ctx)
         self.efs = Efs(self.ctx)
+        self.ecr = Ecr(self.ctx)
+        self.secrets = Secrets(self.ctx)
+        self.registry = RegistryDaemon(config.data_dir)
+        self._registry_proxy: RegistryProxy | None = None
         self.tasks = Tasks(self.ctx, Clusters(self.ctx), TaskDefinitionRegistry(self.ctx), self.network)
         self.runtime: Containerd | None = None
         self.agent: Agent | None = None
@@ -60,13 +73,15 @@ class Fargo:
         await asyncio.to_thread(self.efs.resume)
         address = await asyncio.to_thread(ensure_containerd, cfg.data_dir, cfg.containerd_address)
         self.runtime = await Containerd.connect(address, CONTAINERD_NAMESPACE)
+        await self.registry.start()
         log.info("containerd at %s (namespace %s)", address, CONTAINERD_NAMESPACE)
         settings = AgentSettings(
             data_dir=cfg.data_dir, region=cfg.region, vpc_cidr=cfg.network.cidr,
             availability_zones=sorted({s.availability_zone for s in cfg.network.subnets}),
             containerd_address=cfg.containerd_address, agent_id=EMBEDDED_AGENT_ID,
             dns_upstreams=tuple(parse_upstream(u) for u in cfg.dns_upstreams), network_prefix=cfg.network_prefix,
-            efs_root=cfg.efs_data_root)
+            efs_root=cfg.efs_data_root, edge_address=(cfg.listen_host, cfg.listen_port), account_id=cfg.account_id,
+            insecure_registries=frozenset(cfg.insecure_registries))
         gateway = InProcessControlPlane(self.ctx, self.tasks, self.network)
         self.network.on_change = gateway.network_changed  # a rule change wakes the agents' polls
         self.efs.on_change = gateway.network_changed  # so does a mount target's (group members change)
@@ -77,8 +92,17 @@ class Fargo:
 
         ecs = EcsApi(self.ctx, self.tasks)
         ec2 = Ec2Api(self.network)
-        edge = EdgeServer([ecs.service(), ec2.service(), EfsApi(self.efs).service()], self._health)
-        edge.add_routes(FargoRoutes(cfg.data_dir, self.runtime, self.tasks, self.agent).routes())
+        edge = EdgeServer([ecs.service(), ec2.service(), EfsApi(self.efs).service(),
+                            EcrApi(self.ecr).service(), SecretsManagerApi(self.secrets).service(),
+                            SsmApi(self.secrets).service()], self._health)
+        # `fargo image pull` from the host: Fargo's own registry names go to the edge port, with a fresh token.
+        own = {*self.agent.edge_hosts, ecr_host(cfg.account_id, cfg.region)}
+        access = RegistryAccess(plain_http=cfg.insecure_registries,
+                                endpoints={name: f"http://{cfg.listen_host}:{cfg.listen_port}" for name in own})
+        edge.add_routes(FargoRoutes(cfg.data_dir, self.runtime, self.tasks, self.agent, access=access,
+                                    credentials=lambda host: self._own_registry_login(host, own)).routes())
+        self._registry_proxy = RegistryProxy(self.registry.socket, self.ecr.tokens, self.ecr.pushes, self.ecr.names)
+        edge.add_routes(self._registry_proxy.routes())
         self._runner = web.AppRunner(edge.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.listen_host, cfg.listen_port, reuse_address=True)
@@ -97,7 +121,15 @@ class Fargo:
         if self.runtime is not None:
             await self.runtime.close()
         await self.efs.close()
+        if self._registry_proxy is not None:
+            await self._registry_proxy.close()
+        await self.registry.stop()
         self.store.close()
+
+    def _own_registry_login(self, host: str, own: set[str]) -> Credentials | None:
+        if host not in own:
+            return None
+        return Credentials("AWS", self.ecr.tokens.issue().password)
 
     async def _trim_memory(self) -> None:
         while True:
@@ -127,6 +159,10 @@ class Fargo:
             ok, detail["containerd"] = False, f"unavailable: {e}"
         if self.agent is not None and not self.agent.ready:
             ok, detail["agent"] = False, "not ready (starting, or its loop has ended)"
+        # A registry being restarted makes pushes and pulls of Fargo's ECR wait, so Fargo is not ready then.
+        why = await self.registry.health()
+        detail["registry"] = "ok" if why is None else why
+        ok = ok and why is None
         return ok, detail
 
     def _ping_store(self) -> None:

@@ -27,8 +27,11 @@ from fargo.agent.outbox import Outbox
 from fargo.agent.reconcile import remove_orphans
 from fargo.network.host_routes import ensure_vpc_guard
 from fargo.agent.metadata.credentials import TaskCredentials
+from fargo.agent.endpoint_relay import EndpointRelay
 from fargo.agent.metadata.server import MetadataServer
-from fargo.agent.vpc_networks import VpcNetworks
+from fargo.agent.vpc_networks import RouterService, VpcNetworks
+from fargo.config import DEFAULT_ACCOUNT_ID
+from fargo.network.dns_endpoint_names import endpoint_names
 from fargo.network.vpc_resolver import VpcResolver, host_upstreams
 from fargo.platform import PLATFORM_VERSIONS, PlatformVersion
 from fargo.protocol.control_plane import ControlPlane
@@ -46,6 +49,7 @@ PURGE_EVERY_SECONDS = 60
 RETRY_BACKOFF = (0.1, 5.0)
 RUNNER_RESTART_BACKOFF = (0.5, 60.0)
 HookFactory = Callable[[PlatformVersion, HostFacilities], list[TaskHook]]
+DEFAULT_EDGE_ADDRESS = ("127.0.0.1", 8400)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,11 @@ class AgentSettings:
     containerd_address: str | None = None  # None: Fargo's own containerd under data_dir, restarted if it dies
     dns_upstreams: tuple[tuple[str, int], ...] = ()  # the VPC resolvers forward here; () = the host's resolvers
     efs_root: Path | None = None  # None: DATA_DIR/efs
+    # Where Fargo's AWS APIs listen in the host namespace; tasks reach it at each VPC's endpoint (base + 3).
+    # None: no VPC endpoint.
+    edge_address: tuple[str, int] | None = None
+    account_id: str = DEFAULT_ACCOUNT_ID  # names its registry: <account>.dkr.ecr.<region>.amazonaws.com
+    insecure_registries: frozenset[str] = frozenset()  # `fargo up --insecure-registry`: pulled over plain HTTP
     timeouts: EngineTimeouts = field(default_factory=lambda: EngineTimeouts(
         create=float(os.environ.get("FARGO_CONTAINER_CREATE_TIMEOUT", 240)),
         start=float(os.environ.get("FARGO_CONTAINER_START_TIMEOUT", 180))))
@@ -87,8 +96,15 @@ class Agent:
         rate, burst = _metadata_rate_limit(os.environ.get("FARGO_TASK_METADATA_RPS_LIMIT", ""))
         self.metadata = MetadataServer(TaskCredentials(), rate=rate, burst=burst)
         self.credentials_key = self.state.credentials_key()
-        self.networks = VpcNetworks(settings.region, VpcResolver(settings.region, upstreams), self.network_prefix,
-                                    metadata=self.metadata)
+        servers = [RouterService(self.metadata, lambda router: router.metadata_ip)]
+        names: frozenset[str] = frozenset()
+        self.endpoint: EndpointRelay | None = None
+        if settings.edge_address is not None:
+            self.endpoint = EndpointRelay(settings.edge_address)
+            servers.append(RouterService(self.endpoint, lambda router: router.endpoint_ip))
+            names = endpoint_names(settings.region, settings.account_id)
+        self.networks = VpcNetworks(settings.region, VpcResolver(settings.region, upstreams, endpoint_names=names),
+                                    self.network_prefix, servers=servers)
         self._recovering = asyncio.Lock()
         self._ready = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
@@ -235,6 +251,26 @@ class Agent:
             self.state.forget(task_id)  # STOPPED and the control plane has it: nothing left to resend
 
     # --- host facilities (hooks.base.HostFacilities) ----------------------------------------------
+
+    @property
+    def account_id(self) -> str:
+        return self.settings.account_id
+
+    @property
+    def edge_address(self) -> tuple[str, int]:
+        return self.settings.edge_address or DEFAULT_EDGE_ADDRESS
+
+    @property
+    def insecure_registries(self) -> frozenset[str]:
+        return self.settings.insecure_registries
+
+    @property
+    def edge_hosts(self) -> frozenset[str]:
+        host, port = self.edge_address
+        names = {f"{host}:{port}"}
+        if host in ("127.0.0.1", "localhost", "0.0.0.0"):
+            names |= {f"127.0.0.1:{port}", f"localhost:{port}"}
+        return frozenset(names)
 
     def live_vpc_ids(self) -> set[str]:
         """The VPCs of every task this agent knows: reconcile keeps their routers, even before a resumed

@@ -2,7 +2,8 @@
 
 Each VPC with a local task ENI has a router namespace (`fargo.network.vpc_router`), made with its first
 ENI and removed a few seconds after its last one, so a deleted VPC leaves nothing on the host. The router
-holds the VPC's resolver (AmazonProvidedDNS at base + 2, `VpcResolver`) and its security-group filter, which
+holds the VPC's resolver (AmazonProvidedDNS at base + 2, `VpcResolver`), a listener of each router server
+(the metadata endpoint at 169.254.170.2, the VPC endpoint at base + 3) and its security-group filter, which
 is rendered whole from the control plane's latest `VpcPolicy` and the local ENIs, and applied again whenever
 either changes: a new or revoked rule reaches running tasks with the next assignment batch. The filter drops
 what a port it does not list sends or is sent, so a new ENI is made while the filter learns of it.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -35,13 +37,21 @@ NAMES_EVERY_SECONDS = 0.02
 
 
 class RouterServer(Protocol):
-    """A server with a listener in each VPC's router (the metadata server at 169.254.170.2)."""
+    """A server with a listener in each VPC's router (the metadata server, the VPC endpoint's relay)."""
 
     async def serve(self, vpc_id: str, netns_path: str, address: str) -> None: ...
 
     async def close_vpc(self, vpc_id: str) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RouterService:
+    """A router server and the address it listens on in each VPC's router (e.g. `VpcRouter.endpoint_ip`)."""
+
+    server: RouterServer
+    address_in: Callable[[VpcRouter], str]
 
 
 @dataclass
@@ -62,10 +72,10 @@ class _Vpc:
 
 class VpcNetworks:
     def __init__(self, region: str, resolver: VpcResolver, prefix: str,
-                 linger_seconds: float = ROUTER_LINGER_SECONDS, metadata: RouterServer | None = None) -> None:
+                 linger_seconds: float = ROUTER_LINGER_SECONDS, servers: Sequence[RouterService] = ()) -> None:
         self.region = region
         self.resolver = resolver
-        self.metadata = metadata
+        self.servers = tuple(servers)
         self.prefix = prefix
         self.linger_seconds = linger_seconds
         self._vpcs: dict[str, _Vpc] = {}
@@ -82,9 +92,10 @@ class VpcNetworks:
             if vpc.router is None:
                 try:
                     vpc.router = await ensure_vpc_router_async(eni.vpc_id, eni.vpc_cidr, prefix=self.prefix)
-                    await self.resolver.serve(eni.vpc_id, vpc.router.netns_path, resolver_address(eni.vpc_cidr))
-                    if self.metadata is not None:
-                        await self.metadata.serve(eni.vpc_id, vpc.router.netns_path, vpc.router.metadata_ip)
+                    await self.resolver.serve(eni.vpc_id, vpc.router.netns_path, resolver_address(eni.vpc_cidr),
+                                              endpoint_ip=vpc.router.endpoint_ip)
+                    for service in self.servers:
+                        await service.server.serve(eni.vpc_id, vpc.router.netns_path, service.address_in(vpc.router))
                 except BaseException:
                     vpc.router = None  # the next attach makes (heals) it again and serves in it
                     if not vpc.enis:  # a router made for nobody: it goes as an unused one does
@@ -144,8 +155,8 @@ class VpcNetworks:
             if not vpc.enis:
                 await self._retire(vpc_id, linger=False)
         await self.resolver.close()
-        if self.metadata is not None:
-            await self.metadata.close()
+        for service in self.servers:
+            await service.server.close()
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -190,11 +201,11 @@ class VpcNetworks:
             if vpc is None or vpc.enis:
                 return
             vpc.retiring = None
-            # The resolver's sockets first: they would keep the namespace alive. A router that still holds
+            # The servers' sockets first: they would keep the namespace alive. A router that still holds
             # ports (of another Fargo on this host) is kept.
             await self.resolver.close_vpc(vpc_id)
-            if self.metadata is not None:
-                await self.metadata.close_vpc(vpc_id)
+            for service in self.servers:
+                await service.server.close_vpc(vpc_id)
             try:
                 await delete_vpc_router_async(vpc_id, prefix=self.prefix, if_unused=True)
             except VpcRouterError as e:

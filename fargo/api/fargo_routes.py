@@ -1,8 +1,15 @@
-"""Fargo's own routes on the edge port, for the `fargo` CLI: images and task output."""
+"""Fargo's own routes on the edge port, for the `fargo` CLI: images (list, import, pull, remove, prune) and
+task output.
+"""
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -11,20 +18,118 @@ from fargo.agent.agent import Agent
 from fargo.api.server import json_error
 from fargo.control.tasks import Tasks
 from fargo.runtime.client import Containerd
-from fargo.runtime.errors import ContainerRuntimeError
+from fargo.runtime.errors import ContainerRuntimeError, ImageNotFound
+from fargo.runtime.image_pull import PulledImage, PullProgress
+from fargo.runtime.platforms import Platform
 from fargo.runtime.records import Image
+from fargo.runtime.registry import Credentials, RegistryAccess, split_reference
 
+_log = logging.getLogger(__name__)
 MAX_LOG_CHUNK = 4 * 1024 * 1024
+PROGRESS_INTERVAL_S = 0.1  # at most ten progress lines a second
+
+CredentialsProvider = Callable[[str], "Credentials | None"]  # registry host -> credentials for it
 
 
 class FargoRoutes:
-    def __init__(self, data_dir: Path, runtime: Containerd, tasks: Tasks, agent: Agent) -> None:
+    """`credentials` gives the credentials of a registry host (Fargo's own registry) when a pull brings none;
+    `access` how to reach registries from the host (plain-HTTP hosts, Fargo's own names mapped to the edge port)."""
+
+    def __init__(self, data_dir: Path, runtime: Containerd, tasks: Tasks, agent: Agent, *,
+                 credentials: CredentialsProvider | None = None, access: RegistryAccess | None = None) -> None:
         self.data_dir, self.runtime, self.tasks, self.agent = data_dir, runtime, tasks, agent
+        self.credentials = credentials or (lambda _host: None)
+        self.access = access
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/_fargo/images", self.list_images),
                 web.post("/_fargo/images", self.import_image),
+                web.delete("/_fargo/images", self.remove_images),
+                web.post("/_fargo/images/pull", self.pull_image),
+                web.post("/_fargo/images/prune", self.prune_images),
                 web.get("/_fargo/tasks/{task_id}/logs", self.task_logs)]
+
+    async def pull_image(self, request: web.Request) -> web.StreamResponse:
+        """Pull an image, answering NDJSON: progress lines, then one `{"image": ...}` or `{"error": ...}` line.
+
+        Body: {"ref", "platform"?, "username"?, "password"?}. A client that goes away cancels its pull.
+        """
+        try:
+            body = await request.json()
+            ref = str(body["ref"])
+            platform = Platform.parse(str(body.get("platform") or "linux/amd64"))
+            reference = split_reference(ref)
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_error(400, f"cannot pull: {exc}")
+        if body.get("username"):
+            credentials: Credentials | None = Credentials(str(body["username"]), str(body.get("password") or ""))
+        else:
+            credentials = self.credentials(reference.host)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        last = [0.0]
+        lines: list[PullProgress] = []
+
+        def on_progress(progress: PullProgress) -> None:
+            lines.append(progress)
+
+        async def flush(force: bool = False) -> None:
+            now = time.monotonic()
+            if lines and (force or now - last[0] >= PROGRESS_INTERVAL_S):
+                last[0] = now
+                await _send_line(response, {"progress": _progress_json(lines[-1])})
+            lines.clear()
+
+        pull = self.runtime.pull_image(ref, platform=platform, access=self.access, credentials=credentials,
+                                       progress=on_progress)
+        task = asyncio.ensure_future(pull)
+        try:
+            while not task.done():
+                await asyncio.wait([task], timeout=PROGRESS_INTERVAL_S)
+                await flush()
+            await flush(force=True)
+            await _send_line(response, {"image": _pulled_json(task.result())})
+        except ContainerRuntimeError as exc:
+            await _send_line(response, {"error": exc.message})
+        except Exception as exc:  # the stream has begun: a 500 can no longer be sent, so say it in the stream
+            _log.exception("pull of %s failed", ref)
+            await _send_line(response, {"error": f"cannot pull {ref}: {type(exc).__name__}"})
+        finally:
+            task.cancel()
+        await response.write_eof()
+        return response
+
+    async def remove_images(self, request: web.Request) -> web.Response:
+        """Remove the images named by `ref` (repeatable); an image a container uses is refused."""
+        refs = request.query.getall("ref", [])
+        if not refs:
+            return json_error(400, "give at least one image reference (ref=...)")
+        in_use = {c.image: c.id for c in await self.runtime.list_containers()}
+        removed, errors = [], []
+        for ref in refs:
+            try:
+                name = split_reference(ref).name
+            except ValueError as exc:
+                errors.append(f"{ref}: {exc}")
+                continue
+            if name in in_use:
+                errors.append(f"{ref}: image is in use by container {in_use[name]}")
+                continue
+            try:
+                await self.runtime.delete_image(name, sync=False)
+                removed.append(name)
+            except ImageNotFound:
+                errors.append(f"{ref}: no such image")
+            except ContainerRuntimeError as exc:
+                errors.append(f"{ref}: {exc.message}")
+        return web.json_response({"removed": removed, "errors": errors})
+
+    async def prune_images(self, _request: web.Request) -> web.Response:
+        try:
+            removed, freed = await self.runtime.prune_images()
+        except ContainerRuntimeError as exc:
+            return json_error(400, f"cannot prune images: {exc.message}")
+        return web.json_response({"removed": removed, "freedBytes": freed})
 
     async def list_images(self, _request: web.Request) -> web.Response:
         return web.json_response({"images": [_image_json(i) for i in await self.runtime.list_images()]})
@@ -70,6 +175,21 @@ class FargoRoutes:
                     data = f.read(MAX_LOG_CHUNK)
             out.append({"name": name, "output": data.decode(errors="replace"), "offset": offset + len(data)})
         return web.json_response({"lastStatus": task["lastStatus"], "containers": out})
+
+
+async def _send_line(response: web.StreamResponse, document: dict) -> None:
+    await response.write(json.dumps(document).encode() + b"\n")
+
+
+def _progress_json(progress: PullProgress) -> dict:
+    return {"status": progress.status, "downloaded": progress.downloaded, "total": progress.total,
+            "cached": progress.cached, "layers": progress.layers, "layersUnpacked": progress.layers_unpacked}
+
+
+def _pulled_json(image: PulledImage) -> dict:
+    return {"name": image.name, "digest": image.digest, "mediaType": image.media_type,
+            "manifestDigest": image.manifest_digest, "platform": image.platform, "size": image.size,
+            "fetched": image.fetched}
 
 
 def _image_json(image: Image) -> dict:

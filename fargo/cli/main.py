@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where EFS file systems keep their files (PATH/<fs-id>); a shared filesystem mounted on "
                          "every host (NFS, CephFS, GlusterFS) lets several agents share them "
                          "(default: DATA_DIR/efs)")
+    up.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
+                    help="a registry to pull from over plain HTTP (no TLS); repeatable; a bare HOST means any port "
+                         "(also FARGO_INSECURE_REGISTRIES, comma-separated)")
     up.add_argument("--log-level", default="INFO")
 
     image = sub.add_parser("image", help="images in Fargo's containerd namespace")
@@ -66,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", default=None, help="reference to give the image (default: the one in the tarball)")
     ls = image_sub.add_parser("ls", help="list images")
     _common(ls)
+    pull = image_sub.add_parser("pull", help="pull an image from a registry into Fargo's cache")
+    _common(pull)
+    pull.add_argument("ref")
+    pull.add_argument("--platform", default="linux/amd64", help="os/architecture to pull (%(default)s)")
+    pull.add_argument("--username", default=None, help="registry user (the password is read with --password-stdin)")
+    pull.add_argument("--password-stdin", action="store_true", help="read the registry password from stdin")
+    rm = image_sub.add_parser("rm", help="remove images")
+    _common(rm)
+    rm.add_argument("refs", nargs="+", metavar="REF")
+    prune = image_sub.add_parser("prune", help="remove every image no container uses")
+    _common(prune)
 
     ps = sub.add_parser("tasks", help="list a cluster's tasks as a table")
     _common(ps)
@@ -87,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         from fargo.cli.up_command import run_up
         return run_up(args)
     if args.command == "image":
-        from fargo.cli.image_commands import image_import, image_ls
-        return image_import(args) if args.image_command == "import" else image_ls(args)
+        from fargo.cli import image_commands
+        commands = {"import": image_commands.image_import, "ls": image_commands.image_ls,
+                    "pull": image_commands.image_pull, "rm": image_commands.image_rm,
+                    "prune": image_commands.image_prune}
+        return commands[args.image_command](args)
     if args.command == "tasks":
         from fargo.cli.tasks_command import tasks
         return tasks(args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -20,8 +21,13 @@ def run_up(args: argparse.Namespace) -> int:
                     containerd_address=args.containerd_address, latest_platform=args.latest_platform,
                     account_id=args.account_id, region=args.region, dns_upstreams=tuple(args.dns_upstream),
                     network_prefix=args.network_prefix,
-                    efs_root=Path(args.efs_root).resolve() if args.efs_root else None)
+                    efs_root=Path(args.efs_root).resolve() if args.efs_root else None,
+                    insecure_registries=tuple(args.insecure_registry) + _env_list("FARGO_INSECURE_REGISTRIES"))
     return asyncio.run(_serve(config))
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
 
 async def _serve(config: Config) -> int:

@@ -65,12 +65,12 @@ class PrivateZone:
         if records:
             reply.add_answer(*records)
         elif is_apex and question.qtype in (QTYPE.SOA, _ANY):
-            reply.add_answer(_soa(name))
+            reply.add_answer(soa_record(name))
         else:
             if records is None and not is_apex and name not in self.parents:
                 reply.header.rcode = RCODE.NXDOMAIN
             # RFC 2308: a negative answer carries the zone's SOA, so resolvers know how long to cache it.
-            reply.add_auth(_soa(zone or name.partition(".")[2]))
+            reply.add_auth(soa_record(zone or name.partition(".")[2]))
         return reply
 
     def _records_of(self, name: str, question: DNSQuestion) -> list[RR] | None:
@@ -92,5 +92,6 @@ def _parents(name: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(1, len(labels))]
 
 
-def _soa(zone: str) -> RR:
+def soa_record(zone: str) -> RR:
+    """The SOA of a zone served here: negative answers carry it (RFC 2308)."""
     return RR(zone + ".", QTYPE.SOA, rdata=SOA(zone + ".", _SOA_CONTACT + ".", _SOA_TIMES), ttl=RECORD_TTL)

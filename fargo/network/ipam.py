@@ -1,5 +1,5 @@
 """Address management as pure functions: which IP a task gets, its gateway, MAC and DNS name, the VPC's
-resolver and metadata addresses, and the transit network of each VPC router's uplink.
+resolver, endpoint and metadata addresses, and the transit network of each VPC router's uplink.
 
 Follows AWS's VPC rules: in every subnet the first four addresses and the last one are reserved.
 """
@@ -67,6 +67,15 @@ def vpc_network(vpc_cidr: str) -> ipaddress.IPv4Network:
 def resolver_ip(vpc_cidr: str) -> str:
     """AmazonProvidedDNS: the VPC's base address + 2, e.g. 10.213.0.2 for 10.213.0.0/16."""
     return str(vpc_network(vpc_cidr).network_address + 2)
+
+
+def endpoint_ip(vpc_cidr: str) -> str:
+    """Where the VPC reaches Fargo's own AWS APIs (its "interface endpoints"): base + 3, e.g. 10.213.0.3.
+
+    AWS reserves that address; `allocate_ip` never gives it out: in the subnet that starts at the VPC's base
+    it is one of the four reserved first addresses, and no other subnet holds it.
+    """
+    return str(vpc_network(vpc_cidr).network_address + 3)
 
 
 def allocate_transit(in_use: set[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:

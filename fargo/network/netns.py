@@ -77,6 +77,27 @@ def socket_in_netns(path: str, family: int, kind: int, proto: int = 0) -> socket
     return run_in_netns(path, lambda: socket.socket(family, kind, proto))
 
 
+def tcp_listener_in_netns(path: str, address: str, port: int, backlog: int = 128) -> socket.socket:
+    """A non-blocking TCP socket listening on address:port, born in the namespace at `path`.
+
+    Raises OSError if binding fails (e.g. the address is not in that namespace).
+    """
+
+    def make() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebind despite connections in TIME_WAIT
+            sock.bind((address, port))
+            sock.listen(backlog)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    return run_in_netns(path, make)
+
+
 def set_sysctls(values: dict[str, str]) -> None:
     """Write /proc/sys entries (e.g. `net/ipv4/ip_forward`) of the calling thread's namespace where they differ.
 

@@ -6,7 +6,8 @@ it with iifname/oifname and conntrack, stateful per ENI, with none of the bridge
 `apply_vpc_filter` swaps it in with one nft transaction (a few ms), so a rule change reaches running tasks
 at once while their established connections live on in conntrack.
 
-    router_input  input          tasks may reach the resolver (udp/tcp 53) and 169.254.170.2 tcp 80, no more
+    router_input  input          tasks may reach the resolver (udp/tcp 53), 169.254.170.2 tcp 80 and the VPC
+                                 endpoint (base + 3) tcp 80, whatever their groups; no more
     sg_egress     forward, 0     replies pass; a forged source is dropped; else the sender's egress chain
     sg_ingress    forward, 10    replies pass; to the uplink only ENIs with a public IP; else the receiver's
                                  ingress chain
@@ -37,6 +38,7 @@ EGRESS_CHAIN = "sg_egress"
 INGRESS_CHAIN = "sg_ingress"
 _DNS_PORT = 53
 _METADATA_PORT = 80
+_ENDPOINT_PORT = 80
 _LINK_LOCAL = "169.254.0.0/16"
 _IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,14}$")
 _GROUP_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,99}$")
@@ -68,6 +70,7 @@ def render_vpc_filter(policy: VpcPolicy, enis: Sequence[LocalEni], router: VpcRo
     local = _checked_enis(enis)
     uplink = _ifname(router.router_uplink)
     resolver = _ipv4(router.resolver_ip)
+    endpoint = _ipv4(router.endpoint_ip)
     member_sets = _member_sets(policy.groups, local, groups)
 
     lines = [f"table {TABLE} {{", "}", f"delete table {TABLE}", f"table {TABLE} {{"]
@@ -84,6 +87,7 @@ def render_vpc_filter(policy: VpcPolicy, enis: Sequence[LocalEni], router: VpcRo
         f"ip daddr {resolver} udp dport {_DNS_PORT} accept",
         f"ip daddr {resolver} tcp dport {_DNS_PORT} accept",
         f"ip daddr {METADATA_IP} tcp dport {_METADATA_PORT} accept",
+        f"ip daddr {endpoint} tcp dport {_ENDPOINT_PORT} accept",
     ])
     lines += _chain(EGRESS_CHAIN, "type filter hook forward priority 0; policy drop;", [
         "ct state established,related accept",

@@ -1,7 +1,9 @@
 """The task ENI: a network namespace per task, routed to its VPC's router (vpc_router) by a veth pair.
 
 In the task: lo and `eth1` up, the task's IP with its subnet's prefix, the ENI's MAC and MTU, and a default
-route plus an explicit /32 route to 169.254.170.2, both via the subnet gateway (subnet base + 1). In the
+route plus an explicit /32 route to 169.254.170.2, both via the subnet gateway (subnet base + 1). Every task
+has the default route, public or private (the router's filter is what keeps a private one in), so it reaches
+the resolver and the VPC endpoint (VPC base + 2 and + 3) in the router from any subnet. In the
 router: the pair's other end (`router_port_name`), holding the gateway address with the task's IP as its
 peer, so the kernel routes `<task ip>/32` to the port; the same gateway address sits on every port of the
 subnet. The port has proxy ARP (a router default), so it answers ARP for every other address of the subnet:

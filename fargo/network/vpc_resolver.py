@@ -1,7 +1,8 @@
 """Each VPC's resolver (AmazonProvidedDNS at VPC base + 2), and the /etc/resolv.conf that points tasks at it.
 
 The agent serves every VPC from the host namespace, on sockets born in the VPC's router namespace: the VPC's
-own names come from its ENIs (dns_private_zone), the rest are forwarded upstream (dns_forwarding).
+own names come from its ENIs (dns_private_zone), the VPC endpoint's names give its address
+(dns_endpoint_names), the rest are forwarded upstream (dns_forwarding).
 """
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from dnslib import RCODE, DNSRecord
 
+from fargo.network.dns_endpoint_names import EndpointNames
 from fargo.network.dns_forwarding import Upstream, UpstreamForwarder
-from fargo.network.dns_names import private_zone
+from fargo.network.dns_names import normalized, private_zone
 from fargo.network.dns_private_zone import PrivateZone
 from fargo.network.dns_replies import empty_reply
 from fargo.network.dns_serving import DnsServer
@@ -39,21 +41,27 @@ class _ServedVpc:
     udp: socket.socket
     tcp: socket.socket
     task: asyncio.Task[None]
+    endpoint_ip: str | None  # where the endpoint names point in this VPC
 
 
 class VpcResolver:
     """Route 53 Resolver for every VPC on this host: `serve` each VPC router, `set_records` as its ENIs change."""
 
-    def __init__(self, region: str, upstreams: Sequence[Upstream], timeout: float = 2.0) -> None:
+    def __init__(self, region: str, upstreams: Sequence[Upstream], timeout: float = 2.0,
+                 endpoint_names: Collection[str] = ()) -> None:
+        """`endpoint_names` (dns_endpoint_names.endpoint_names): answered in each VPC with its endpoint_ip."""
         self.region = region
+        self._endpoints = EndpointNames(frozenset(normalized(name) for name in endpoint_names))
         self._forwarder = UpstreamForwarder(upstreams, timeout)
         self._zones: dict[str, PrivateZone] = {}
         self._no_records = PrivateZone.of(region, {})
         self._served: dict[str, _ServedVpc] = {}
         self._changing = asyncio.Lock()  # serve/close calls do not interleave
 
-    async def serve(self, vpc_id: str, netns_path: str, address: str, port: int = DNS_PORT) -> None:
-        """Answer DNS for `vpc_id` on UDP and TCP `address:port` inside the namespace at `netns_path`.
+    async def serve(self, vpc_id: str, netns_path: str, address: str, port: int = DNS_PORT,
+                    endpoint_ip: str | None = None) -> None:
+        """Answer DNS for `vpc_id` on UDP and TCP `address:port` inside the namespace at `netns_path`; the
+        endpoint names with `endpoint_ip` (None: they are forwarded like any other name).
 
         Again with the same namespace, address and port: nothing changes. With a new namespace at that path (a
         router made again) or another address, the VPC's sockets move there. Raises OSError if binding fails.
@@ -62,13 +70,14 @@ class VpcResolver:
             where = (*_netns_identity(netns_path), address, port)
             served = self._served.get(vpc_id)
             if served is not None and served.where == where and not served.task.done():
+                served.endpoint_ip = endpoint_ip
                 return
             await self._stop(vpc_id)
             udp, tcp = await asyncio.to_thread(_bound_sockets, netns_path, address, port)
             server = DnsServer(udp, tcp, lambda query: self._answer(vpc_id, query), name=f"DNS of {vpc_id}")
             task = asyncio.create_task(server.run(), name=f"vpc-resolver-{vpc_id}")
             task.add_done_callback(lambda done: _log_end(vpc_id, done))
-            self._served[vpc_id] = _ServedVpc(where, udp, tcp, task)
+            self._served[vpc_id] = _ServedVpc(where, udp, tcp, task, endpoint_ip)
 
     def set_records(self, vpc_id: str, records: Mapping[str, str]) -> None:
         """The VPC's ENIs now: private DNS name -> IPv4, the whole set (names not given no longer resolve)."""
@@ -92,6 +101,11 @@ class VpcResolver:
         return served is not None and not served.task.done()
 
     async def _answer(self, vpc_id: str, query: DNSRecord) -> DNSRecord:
+        served = self._served.get(vpc_id)
+        if served is not None and served.endpoint_ip is not None:
+            endpoint = self._endpoints.answer(query, served.endpoint_ip)
+            if endpoint is not None:
+                return endpoint
         zone = self._zones.get(vpc_id, self._no_records)
         local = zone.answer(query)
         if local is not None:

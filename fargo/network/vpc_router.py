@@ -3,8 +3,8 @@ them and the host.
 
 Why a namespace per VPC: VPCs are isolated from each other and two may use the same CIDR, as on AWS. Each
 VPC's routes, conntrack and filter live in its own namespace, so overlapping CIDRs never meet in one routing
-table. Inside: lo up with 169.254.170.2/32 and the VPC resolver (base + 2) as /32s, for the metadata and DNS
-servers that bind sockets made in here; forwarding on; strict rp_filter (a task sends only from its own IP);
+table. Inside: lo up with 169.254.170.2/32, the VPC resolver (base + 2) and the VPC endpoint (base + 3) as
+/32s, for the metadata, DNS and endpoint servers that bind sockets made in here; forwarding on; strict rp_filter (a task sends only from its own IP);
 proxy ARP for every task port to come (task_eni); `unreachable <vpc cidr>`, so an address
 of the VPC that no ENI holds goes nowhere; and a default route up the uplink, a veth pair to the host on a
 /30 of 169.254.240.0/20 that is unique per VPC (host end .1, router end .2). The filter (security_groups)
@@ -99,6 +99,11 @@ class VpcRouter:
     transit_router_ip: str  # .2, on `router_uplink`
     router_uplink: str = ROUTER_UPLINK_IFNAME  # the uplink's end inside the router
     metadata_ip: str = ipam.METADATA_IP  # also on the router's lo
+
+    @property
+    def endpoint_ip(self) -> str:
+        """Fargo's AWS APIs as interface VPC endpoints (base + 3), on the router's lo too."""
+        return ipam.endpoint_ip(self.cidr)
 
 
 @contextmanager
@@ -268,7 +273,7 @@ def _configure_inside(router: VpcRouter) -> None:
             raise VpcRouterError(f"router {router.netns_name} lacks lo or its uplink")
         inner.link("set", index=lo, state="up")
         present = {address for address, length in _addresses(inner, lo) if length == 32}
-        for address in (router.metadata_ip, router.resolver_ip):
+        for address in (router.metadata_ip, router.resolver_ip, router.endpoint_ip):
             if address not in present:
                 inner.addr("add", index=lo, address=address, prefixlen=32)
         _ensure_address(inner, up, router.transit_router_ip, 30)

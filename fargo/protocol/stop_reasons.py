@@ -107,3 +107,71 @@ def efs_access_denied(source: str) -> str:
     """The server refuses the mount (an access point that does not exist, or no longer does). Fargo's choice
     of the observed texts: efs-utils' report of a refused NFS mount."""
     return efs_mount_failed(f"b'mount.nfs4: access denied by server while mounting {source}'", EFS_NFS_MOUNT_FAILED)
+
+
+# --- execution resources: secrets and registry auth (shared/reference/secrets-and-pulls.md section 2) ---
+# Fargate 1.4.0 fetches them all before it pulls, each step named by what it was retrieving.
+
+INVALID_SECRET_ARN = ("an invalid ARN format for the AWS Secrets Manager secret was specified. "
+                      "Specify a valid ARN and try again.")
+ASM_SECRET = "unable to retrieve secret from asm"
+SSM_SECRETS = "unable to retrieve secrets from ssm"
+ECR_AUTH = "unable to retrieve ecr registry auth"
+ASM_REGISTRY_AUTH = "unable to get registry auth from asm"
+_CHECK_NETWORK = ". Please check your task network configuration."
+
+
+def asm_fetch_failed(secret_id: str, error: str) -> str:
+    return f"failed to fetch secret {secret_id} from secrets manager: {error}"
+
+
+def asm_missing_json_key(key: str) -> str:
+    return f"retrieved secret from Secrets Manager did not contain json key {key}"
+
+
+def ssm_invalid_parameters(names: list[str]) -> str:
+    return f"invalid ssm parameters: {', '.join(names)}"
+
+
+def asm_registry_auth_failed(secret_id: str, error: str) -> str:
+    return f"asm fetching secret from the service for {secret_id}: {error}"
+
+
+ASM_REGISTRY_AUTH_SCHEMA = "asm fetching authorization data: unable to unmarshal secret value, invalid schema"
+
+
+def asm_registry_auth_empty(field: str) -> str:
+    return f"asm fetching {field}: AuthorizationData is malformed, empty field"
+
+
+def execution_resource_failed(platform: PlatformVersion, step: str, detail: str, attempts: int, *,
+                              network: bool = False, region: str = "") -> str:
+    """1.4.0's ResourceInitializationError; 1.3.0 (the ECS agent with Docker) words each store its own way."""
+    if platform.resource_initialization_error:
+        return ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+                f"retrieval failed: {step}: service call has been retried {attempts} time(s): {detail}"
+                + (_CHECK_NETWORK if network else ""))
+    if step == SSM_SECRETS:
+        return f"Fetching secret data from SSM Parameter Store in {region}: {detail}"
+    if step == ASM_SECRET:
+        return f"fetching secret data from AWS Secrets Manager in region {region}: {detail}"
+    if step == ECR_AUTH:
+        return f"CannotPullECRContainerError: {detail}"
+    return f"CannotPullContainerError: {detail}"  # OWN: registry auth from asm on 1.3.0
+
+
+# --- image pulls: 1.4.0 quotes containerd after the step and its retries; 1.3.0 quoted Docker's daemon ---
+
+def pull_failed(platform: PlatformVersion, step: str, attempts: int, detail: str, *, kind: str = "",
+                ref: str = "") -> str:
+    if platform.resource_initialization_error:
+        return f"CannotPullContainerError: {step} has been retried {attempts} time(s): {detail}"
+    # Docker's daemon words (1.3.0 ran the ECS agent with Docker): a missing manifest, a refusal, the rest.
+    if kind == "NotFound":
+        return (f"CannotPullContainerError: Error response from daemon: manifest for {ref} not found: "
+                "manifest unknown: manifest unknown")
+    if kind == "AccessDenied":
+        return (f"CannotPullContainerError: Error response from daemon: pull access denied for "
+                f"{ref.rpartition(':')[0] if '@' not in ref else ref.partition('@')[0]}, repository does not exist "
+                "or may require 'docker login': denied: requested access to the resource is denied")
+    return f"CannotPullContainerError: Error response from daemon: {detail.removeprefix('failed to resolve ref ')}"

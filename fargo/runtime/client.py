@@ -20,9 +20,12 @@ from fargo.runtime.events import Events
 from fargo.runtime.execs import Execs
 from fargo.runtime.grpc_channel import Channel
 from fargo.runtime.image_import import ImageImport
+from fargo.runtime.image_pull import ImagePuller, ProgressCallback, PulledImage
 from fargo.runtime.images import Images
 from fargo.runtime.leases import Leases
+from fargo.runtime.platforms import DEFAULT_PLATFORM, Platform
 from fargo.runtime.protos import version_pb2
+from fargo.runtime.registry import Credentials, RegistryAccess
 from fargo.runtime.records import (
     ContainerRecord,
     ExitStatus,
@@ -62,7 +65,9 @@ class Containerd:
         self.state_dir = state_dir if state_dir is not None else owned_state_dir(self.address)
         content, snapshots = Content(self._channel), Snapshots(self._channel)
         self._images = Images(self._channel, content, snapshots)
-        self._import = ImageImport(self._channel, content, snapshots, Leases(self._channel), self._images)
+        leases = Leases(self._channel)
+        self._import = ImageImport(self._channel, content, snapshots, leases, self._images)
+        self._puller = ImagePuller(self._channel, content, snapshots, leases, self._images)
         self._snapshots = snapshots
         self._tasks = Tasks(self._channel, ShimLeftovers(self.address, self.state_dir, namespace))
         self._containers = Containers(self._channel, self._images, snapshots, self._tasks, runc_runtime(runc_root))
@@ -87,6 +92,7 @@ class Containerd:
         return client
 
     async def close(self) -> None:
+        await self._puller.close()
         await self._channel.close()
 
     async def version(self) -> str:
@@ -103,6 +109,24 @@ class Containerd:
         """Import an OCI image-layout or docker-archive tarball; `name` sets (or overrides) the reference."""
         return await self._import.run(tar_path, name)
 
+    async def pull_image(
+        self,
+        ref: str,
+        *,
+        platform: Platform | tuple[str, ...] | str = DEFAULT_PLATFORM,
+        access: RegistryAccess | None = None,
+        credentials: Credentials | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> PulledImage:
+        """Pull `ref` from its registry for `platform` (linux/amd64 unless told), unpacked and ready to run.
+
+        `access` says how to reach registries (scheme, endpoint, connector; default: the host's network, plain
+        HTTP for loopback only). Raises PullFailed (step, attempts, containerd's text). Blobs already here are
+        not fetched; a pull of the same image under way is joined; cancelling stops this pull at once.
+        """
+        return await self._puller.pull(ref, platform=platform, access=access, credentials=credentials,
+                                       progress=progress)
+
     async def list_images(self) -> list[Image]:
         return await self._images.list()
 
@@ -110,11 +134,29 @@ class Containerd:
         """Look up an image; short names resolve as docker does (`busybox` = docker.io/library/busybox:latest)."""
         return await self._images.get(ref)
 
-    async def image_config(self, ref: str) -> ImageConfig:
-        return (await self._images.resolve(ref)).config
+    async def image_config(self, ref: str, platform: Platform | tuple[str, ...] | str | None = None) -> ImageConfig:
+        """The image's config; for an index, `platform`'s (default: the platform it was pulled for, else the host's)."""
+        return (await self._images.resolve(ref, Platform.of(platform) if platform else None)).config
 
-    async def delete_image(self, ref: str) -> None:
-        await self._images.delete(ref)
+    async def delete_image(self, ref: str, *, sync: bool = True) -> None:
+        """Remove the image record; its content and layers go with the next GC (at once with `sync`)."""
+        await self._images.delete(ref, sync=sync)
+
+    async def prune_images(self) -> tuple[list[str], int]:
+        """Remove every image no container uses; the names removed and the bytes of content freed."""
+        images = await self._images.list()
+        used = {container.image for container in await self._containers.list(None)}
+        unused = [image.name for image in images if image.name not in used]
+        kept: set[str] = set()
+        for image in images:
+            if image.name in used:
+                kept.update(await self._images.blobs(image.name))
+        freed: dict[str, int] = {}
+        for name in unused:
+            freed.update({d: size for d, size in (await self._images.blobs(name)).items() if d not in kept})
+        for i, name in enumerate(unused):
+            await self._images.delete(name, sync=i == len(unused) - 1)
+        return unused, sum(freed.values())
 
     async def image_users(self, ref: str) -> UserDatabase:
         """The image's /etc/passwd and /etc/group, read from its unpacked layers (cached per image)."""

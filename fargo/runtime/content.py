@@ -3,11 +3,14 @@ writes one with its garbage-collection labels, and adds labels to one that is th
 """
 from __future__ import annotations
 
+import secrets
+from collections.abc import AsyncIterator, Callable
+
 from google.protobuf import field_mask_pb2
 
 from fargo.runtime.errors import ImageImportFailed, RuntimeCallFailed
 from fargo.runtime.grpc_channel import Channel
-from fargo.runtime.image_archive import Blob, iter_chunks
+from fargo.runtime.image_archive import Blob, BlobRef, iter_chunks
 from fargo.runtime.protos import content_pb2
 
 _WRITE, _COMMIT = 1, 2  # WriteAction values of Content.Write
@@ -40,7 +43,7 @@ class Content:
     async def write(self, blob: Blob, lease: str) -> None:
         """Store a blob under `lease` with its labels; one stored already (or meanwhile) only gets the labels."""
         if await self.exists(blob.ref.digest, lease=lease):
-            await self._label(blob, lease)
+            await self.label(blob.ref.digest, blob.labels, lease)
             return
         ref = f"fargo-import-{blob.ref.digest}"
         call = self._channel.duplex("content.v1.Content/Write", content_pb2.WriteContentResponse, lease=lease)
@@ -57,7 +60,7 @@ class Content:
             await call.finish()
         except RuntimeCallFailed as exc:
             if exc.code == "ALREADY_EXISTS":  # written meanwhile by someone else
-                await self._label(blob, lease)
+                await self.label(blob.ref.digest, blob.labels, lease)
                 return
             raise
         finally:
@@ -65,12 +68,46 @@ class Content:
         if reply is None or reply.digest != blob.ref.digest:
             raise ImageImportFailed(f"content write of {blob.ref.digest} did not commit")
 
-    async def _label(self, blob: Blob, lease: str) -> None:
-        # Labels are only set at commit; a blob that was there already gets this import's GC references now.
-        if not blob.labels:
+    async def write_stream(
+        self, ref: BlobRef, chunks: AsyncIterator[bytes], labels: dict[str, str], lease: str,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        """Store a blob whose bytes arrive as `chunks` (a download), committed with `labels` under `lease`.
+
+        The writer's ref is unique, so a retry never waits on a cut-off attempt's lock; what an attempt left
+        half-written belongs to the lease and goes with it. containerd checks size and digest again at commit.
+        """
+        write_ref = f"fargo-pull-{ref.digest}-{secrets.token_hex(4)}"
+        call = self._channel.duplex("content.v1.Content/Write", content_pb2.WriteContentResponse, lease=lease)
+        offset = 0
+        try:
+            async for chunk in chunks:
+                await call.exchange(content_pb2.WriteContentRequest(
+                    action=_WRITE, ref=write_ref, total=ref.size, expected=ref.digest, offset=offset, data=chunk,
+                ))
+                offset += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+            reply = await call.exchange(content_pb2.WriteContentRequest(
+                action=_COMMIT, ref=write_ref, total=ref.size, expected=ref.digest, offset=offset, labels=labels,
+            ))
+            await call.finish()
+        except RuntimeCallFailed as exc:
+            if exc.code == "ALREADY_EXISTS":  # committed meanwhile by someone else
+                await self.label(ref.digest, labels, lease)
+                return
+            raise
+        finally:
+            call.cancel()
+        if reply is None or reply.digest != ref.digest:
+            raise ImageImportFailed(f"content write of {ref.digest} did not commit")
+
+    async def label(self, digest: str, labels: dict[str, str], lease: str | None = None) -> None:
+        """Add labels to a stored blob (labels are only set at commit: one there already gets them now)."""
+        if not labels:
             return
-        info = content_pb2.ContentInfo(digest=blob.ref.digest, labels=blob.labels)
-        mask = field_mask_pb2.FieldMask(paths=[f"labels.{key}" for key in blob.labels])
+        info = content_pb2.ContentInfo(digest=digest, labels=labels)
+        mask = field_mask_pb2.FieldMask(paths=[f"labels.{key}" for key in labels])
         await self._channel.call(
             "content.v1.Content/Update", content_pb2.UpdateContentRequest(info=info, update_mask=mask),
             content_pb2.ContentInfoResponse, lease=lease,

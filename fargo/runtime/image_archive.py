@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import platform
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,9 +15,8 @@ from typing import IO, Any
 
 from fargo.runtime.errors import ImageImportFailed
 from fargo.runtime.image_ref import InvalidReference, normalize_ref
-
-INDEX_TYPES = {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
-MANIFEST_TYPES = {"application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"}
+from fargo.runtime.platforms import INDEX_TYPES, MANIFEST_TYPES, Platform, host_platform
+from fargo.runtime.platforms import choose_manifest as _best_manifest
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
@@ -74,19 +72,12 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     return out
 
 
-def host_platform() -> tuple[str, str]:
-    machine = platform.machine()
-    return "linux", {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
-
-
-def choose_manifest(index: dict[str, Any]) -> dict[str, Any] | None:
-    """The index entry for this host's platform (or the only entry)."""
+def choose_manifest(index: dict[str, Any], wanted: Platform | None = None) -> dict[str, Any] | None:
+    """The index entry for `wanted` (default: this host's platform), or the only entry of a one-image index."""
+    chosen = _best_manifest(index, wanted)
+    if chosen is not None:
+        return chosen
     manifests = [m for m in index.get("manifests", []) if m.get("mediaType") in MANIFEST_TYPES | INDEX_TYPES]
-    os_name, arch = host_platform()
-    for entry in manifests:
-        plat = entry.get("platform") or {}
-        if plat.get("os") == os_name and plat.get("architecture") == arch:
-            return entry
     return manifests[0] if len(manifests) == 1 else None
 
 
@@ -176,7 +167,7 @@ def _read_oci_layout(files: _Tar) -> ArchiveContents:
         nested = files.json(blob_path(ref.digest))
         chosen = choose_manifest(nested)
         if chosen is None:
-            raise ImageImportFailed(f"index {ref.digest} has no manifest for {'/'.join(host_platform())}")
+            raise ImageImportFailed(f"index {ref.digest} has no manifest for {host_platform()}")
         add_target(chosen)
         labels = {
             f"containerd.io/gc.ref.content.m.{i}": m["digest"]

@@ -1,6 +1,6 @@
-"""containerd's images: listing, looking up and deleting them by (docker-normalised) reference, and what the
-hot path needs from one, cached per target digest: its config, its top layer's chain id, its size, and the
-/etc/passwd and /etc/group of its unpacked layers.
+"""containerd's images: listing, looking up, creating and deleting them by (docker-normalised) reference, and
+what the hot path needs from one, cached per target digest and platform: its config, its top layer's chain id,
+its size, and the /etc/passwd and /etc/group of its unpacked layers.
 """
 from __future__ import annotations
 
@@ -10,16 +10,21 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, field_mask_pb2
 
 from fargo.runtime.content import Content
 from fargo.runtime.errors import ImageNotFound, RuntimeCallFailed
 from fargo.runtime.grpc_channel import Channel, timestamp
-from fargo.runtime.image_archive import INDEX_TYPES, chain_ids, choose_manifest
+from fargo.runtime.image_archive import INDEX_TYPES, MANIFEST_TYPES, chain_ids, choose_manifest
 from fargo.runtime.image_ref import InvalidReference, normalize_ref
+from fargo.runtime.platforms import Platform
 from fargo.runtime.protos import images_pb2
 from fargo.runtime.records import Image, ImageConfig, UserDatabase
 from fargo.runtime.snapshots import Mounts, Snapshots
+
+
+# Set by a pull on the image record: the platform its index was narrowed to (an index names several).
+PLATFORM_LABEL = "fargo.io/platform"
 
 
 @dataclass(frozen=True)
@@ -52,14 +57,55 @@ class Images:
     async def get(self, ref: str) -> Image:
         return await self.record(await self._get(ref))
 
-    async def resolve(self, ref: str) -> ResolvedImage:
-        """The image's config, chain id and size; ImageNotFound if there is no such image."""
-        return await self._resolve((await self._get(ref)).target)
+    async def resolve(self, ref: str, platform: Platform | None = None) -> ResolvedImage:
+        """The image's config, chain id and size; ImageNotFound if there is no such image.
 
-    async def delete(self, ref: str) -> None:
+        For an index, the manifest of `platform`; by default the one it was pulled for, else this host's.
+        """
+        image = await self._get(ref)
+        return await self._resolve(image.target, platform or _pulled_platform(image))
+
+    async def put(self, name: str, target: Any, *, labels: dict[str, str] | None = None,
+                  lease: str | None = None) -> Image:
+        """Create the image `name` -> `target` (a types_pb2.Descriptor), or move an existing name to it."""
+        record = images_pb2.Image(name=name, target=target, labels=labels or {})
+        try:
+            reply = await self._channel.call(
+                "images.v1.Images/Create", images_pb2.ImageEnvelope(image=record), images_pb2.ImageEnvelope, lease=lease,
+            )
+        except RuntimeCallFailed as exc:
+            if exc.code != "ALREADY_EXISTS":
+                raise
+            # A taken name moves to the new target, as `ctr import` and `ctr pull` do.
+            mask = field_mask_pb2.FieldMask(paths=["target", "labels"])
+            reply = await self._channel.call(
+                "images.v1.Images/Update", images_pb2.ImageEnvelope(image=record, update_mask=mask),
+                images_pb2.ImageEnvelope, lease=lease,
+            )
+        return await self.record(reply.image)
+
+    async def blobs(self, ref: str) -> dict[str, int]:
+        """Digest -> size of every blob of the image that is in the content store (index, manifests, config, layers)."""
+        image = await self._get(ref)
+        out: dict[str, int] = {}
+        pending = [(image.target.digest, int(image.target.size), image.target.media_type)]
+        while pending:
+            digest, size, media_type = pending.pop()
+            if digest in out or not await self._content.exists(digest):
+                continue
+            out[digest] = size
+            if media_type in INDEX_TYPES or media_type in MANIFEST_TYPES:
+                document = json.loads(await self._content.read(digest))
+                children = list(document.get("manifests") or [])
+                children += [document["config"]] if isinstance(document.get("config"), dict) else []
+                children += list(document.get("layers") or [])
+                pending += [(c["digest"], int(c.get("size", 0)), c.get("mediaType", "")) for c in children]
+        return out
+
+    async def delete(self, ref: str, *, sync: bool = True) -> None:
         name = normalize(ref, ImageNotFound)
         try:
-            await self._channel.call("images.v1.Images/Delete", images_pb2.ImageNameRequest(name=name, sync=True), empty_pb2.Empty)
+            await self._channel.call("images.v1.Images/Delete", images_pb2.ImageNameRequest(name=name, sync=sync), empty_pb2.Empty)
         except RuntimeCallFailed as exc:
             if exc.code == "NOT_FOUND":
                 raise ImageNotFound(f"image {ref!r} not found") from None
@@ -71,7 +117,7 @@ class Images:
         cached = self._users.get(image.target.digest)
         if cached is not None:
             return cached
-        resolved = await self._resolve(image.target)
+        resolved = await self._resolve(image.target, _pulled_platform(image))
         users = UserDatabase("", "")
         if resolved.chain_id:
             key = f"fargo-users-{secrets.token_hex(8)}"
@@ -85,8 +131,9 @@ class Images:
         return users
 
     async def record(self, image: Any) -> Image:  # an images_pb2.Image
-        resolved = await self._resolve(image.target)
-        return Image(name=image.name, digest=image.target.digest, size=resolved.size, created=timestamp(image.created_at))
+        resolved = await self._resolve(image.target, _pulled_platform(image))
+        return Image(name=image.name, digest=image.target.digest, size=resolved.size, created=timestamp(image.created_at),
+                     pulled=PLATFORM_LABEL in image.labels)
 
     async def _get(self, ref: str) -> Any:  # an images_pb2.Image
         name = normalize(ref, ImageNotFound)
@@ -98,16 +145,17 @@ class Images:
             raise
         return reply.image
 
-    async def _resolve(self, target: Any) -> ResolvedImage:  # a types_pb2.Descriptor
-        cached = self._resolved.get(target.digest)
+    async def _resolve(self, target: Any, platform: Platform | None) -> ResolvedImage:  # a types_pb2.Descriptor
+        key = f"{target.digest} {platform or ''}"
+        cached = self._resolved.get(key)
         if cached is not None:
             return cached
-        manifest_digest = target.digest
-        if target.media_type in INDEX_TYPES:
-            chosen = choose_manifest(json.loads(await self._content.read(target.digest)))
+        manifest_digest, media_type = target.digest, target.media_type
+        while media_type in INDEX_TYPES:  # an index may name indexes
+            chosen = choose_manifest(json.loads(await self._content.read(manifest_digest)), platform)
             if chosen is None:
-                raise ImageNotFound(f"image {target.digest} has no manifest for this platform")
-            manifest_digest = chosen["digest"]
+                raise ImageNotFound(f"image {target.digest} has no manifest for {platform or 'this platform'}")
+            manifest_digest, media_type = chosen["digest"], chosen.get("mediaType")
         manifest = json.loads(await self._content.read(manifest_digest))
         config_json = json.loads(await self._content.read(manifest["config"]["digest"]))
         container_config = config_json.get("config") or {}
@@ -125,8 +173,16 @@ class Images:
             chain_id=chain_ids(diff_ids)[-1] if diff_ids else "",
             size=int(manifest["config"]["size"]) + sum(int(layer["size"]) for layer in manifest.get("layers", [])),
         )
-        self._resolved[target.digest] = resolved
+        self._resolved[key] = resolved
         return resolved
+
+
+def _pulled_platform(image: Any) -> Platform | None:
+    text = image.labels.get(PLATFORM_LABEL) if image.labels else None
+    try:
+        return Platform.parse(text) if text else None
+    except ValueError:
+        return None
 
 
 def _layer_dirs(mounts: Mounts) -> list[str]:

@@ -17,6 +17,7 @@ class Image:
     digest: str  # digest of the image's target (manifest or index)
     size: int  # compressed bytes: config + layers, as docker reports
     created: datetime | None
+    pulled: bool = False  # from a registry (tasks resolve its tag again); False: imported from a tarball
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 
 def _euid_exit_elf() -> bytes:
@@ -107,14 +108,15 @@ def _json(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _image_config(diff_id: str) -> bytes:
+def _image_config(diff_id: str, architecture: str | None = None, extra_diff_ids: tuple[str, ...] = ()) -> bytes:
+    diff_ids = [diff_id, *extra_diff_ids]
     return _json({
-        "architecture": _architecture(),
+        "architecture": architecture or _architecture(),
         "os": "linux",
         "created": CREATED,
         "config": {"Env": [PATH_ENV], "Cmd": ["sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": CREATED, "created_by": "fargo.runtime.test_image"}],
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": CREATED, "created_by": "fargo.runtime.test_image"} for _ in diff_ids],
     })
 
 
@@ -157,6 +159,76 @@ def write_oci_archive(out: Path, name: str = DEFAULT_NAME, busybox: Path = BUSYB
             _add_bytes(tar, "blobs/sha256/" + _digest(blob).removeprefix("sha256:"), blob)
         _add_bytes(tar, "oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
         _add_bytes(tar, "index.json", index)
+    return BuiltImage(name, _digest(manifest))
+
+
+def _write_layout(out: Path, blobs: list[bytes], top: dict[str, object]) -> None:
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(_entry("blobs/", tarfile.DIRTYPE, 0o755))
+        tar.addfile(_entry("blobs/sha256/", tarfile.DIRTYPE, 0o755))
+        for blob in dict.fromkeys(blobs):
+            _add_bytes(tar, "blobs/sha256/" + _digest(blob).removeprefix("sha256:"), blob)
+        _add_bytes(tar, "oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
+        _add_bytes(tar, "index.json", _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [top]}))
+
+
+def _tag_of(name: str) -> str:
+    return name.rpartition(":")[2] if ":" in name.rpartition("/")[2] else "latest"
+
+
+def write_multi_platform_archive(out: Path, name: str = DEFAULT_NAME, architectures: tuple[str, ...] = ("amd64", "arm64"),
+                                 busybox: Path = BUSYBOX) -> tuple[BuiltImage, dict[str, str]]:
+    """An OCI layout whose image is an index of one manifest per architecture (same busybox layer, configs that
+    differ by architecture). Returns the index (as `manifest_digest`) and each architecture's manifest digest."""
+    layer_gz = gzip.compress(build_layer_tar(busybox), compresslevel=6, mtime=0)
+    diff_id = _digest(gzip.decompress(layer_gz))
+    blobs, entries, per_arch = [layer_gz], [], {}
+    for arch in architectures:
+        config = _image_config(diff_id, architecture=arch)
+        manifest = _json({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": _digest(config), "size": len(config)},
+            "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": _digest(layer_gz), "size": len(layer_gz)}],
+        })
+        blobs += [config, manifest]
+        per_arch[arch] = _digest(manifest)
+        entries.append({"mediaType": OCI_MANIFEST, "digest": _digest(manifest), "size": len(manifest),
+                        "platform": {"os": "linux", "architecture": arch}})
+    index = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    blobs.append(index)
+    _write_layout(out, blobs, {"mediaType": OCI_INDEX, "digest": _digest(index), "size": len(index),
+                               "annotations": {"io.containerd.image.name": name,
+                                               "org.opencontainers.image.ref.name": _tag_of(name)}})
+    return BuiltImage(name, _digest(index)), per_arch
+
+
+def write_layered_archive(out: Path, name: str, layer_bytes: list[int], seed: int = 0, compress: bool = False,
+                          with_busybox: bool = True, busybox: Path = BUSYBOX) -> BuiltImage:
+    """The busybox image (or, without `with_busybox`, nothing) with extra layers, each one file of
+    `layer_bytes[i]` incompressible bytes: uncompressed tar layers by default (gzip level 1 with `compress`).
+    For pull tests and benchmarks."""
+    import random
+
+    rng = random.Random(seed)
+    layers = [build_layer_tar(busybox)] if with_busybox else []
+    for i, size in enumerate(layer_bytes):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            tar.addfile(_entry("data/", tarfile.DIRTYPE, 0o755))
+            _add_bytes(tar, f"data/layer-{i}.bin", rng.randbytes(size))
+        layers.append(buffer.getvalue())
+    blobs_ = [gzip.compress(layer, compresslevel=1, mtime=0) if compress else layer for layer in layers]
+    media_type = OCI_LAYER_GZIP if compress else OCI_LAYER
+    diff_ids = [_digest(layer) for layer in layers]
+    config = _image_config(diff_ids[0], extra_diff_ids=tuple(diff_ids[1:]))
+    manifest = _json({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": _digest(config), "size": len(config)},
+        "layers": [{"mediaType": media_type, "digest": _digest(b), "size": len(b)} for b in blobs_],
+    })
+    _write_layout(out, [*blobs_, config, manifest], {
+        "mediaType": OCI_MANIFEST, "digest": _digest(manifest), "size": len(manifest),
+        "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": _tag_of(name)}})
     return BuiltImage(name, _digest(manifest))
 
 

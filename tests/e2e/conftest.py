@@ -15,6 +15,7 @@ import pytest
 
 from tests.fargo_process import FARGO, REPO, discard_data_dir, free_port
 from tests.fargo_process import FargoProcess as BaseFargoProcess
+from tests.registry_sandbox import sandbox_address
 
 
 # The shared Fargo keeps the default network prefix; every other Fargo a test starts runs beside it, and two
@@ -25,6 +26,11 @@ OWN_PREFIX = SHARED_PREFIX + "x"
 # An EFS mount that security groups block fails after efs-utils' 3 attempts; 0.2 s each instead of 15 s
 # keeps those tests short (every `fargo up` the tests start inherits this).
 os.environ.setdefault("FARGO_EFS_MOUNT_ATTEMPT_SECONDS", "0.2")
+# A pull or a secrets call that cannot get through gives up after 2 attempts of 1 s (Fargate: 5 of longer).
+os.environ.setdefault("FARGO_PULL_ATTEMPTS", "2")
+os.environ.setdefault("FARGO_PULL_TIMEOUT_SECONDS", "1")
+# The test registry (tests/registry_sandbox.py) speaks plain HTTP: the operator's list says so, as it must.
+os.environ.setdefault("FARGO_INSECURE_REGISTRIES", sandbox_address(f"{SHARED_PREFIX}1")[1])
 
 
 class FargoProcess(BaseFargoProcess):

@@ -281,7 +281,7 @@ def test_ensure_vpc_router_heals_what_was_broken_inside_and_outside(net: VpcSand
     routes = {r["dst"]: r for r in ip_json("-n", vpc.netns_name, "route", "show")}
     assert routes["default"]["gateway"] == vpc.transit_host_ip
     lo = {a["local"] for a in ip_json("-n", vpc.netns_name, "addr", "show", "lo")[0]["addr_info"]}
-    assert {ipam.METADATA_IP, vpc.resolver_ip} <= lo
+    assert {ipam.METADATA_IP, vpc.resolver_ip, vpc.endpoint_ip} <= lo
     # The filter came back closed: the agent's next apply opens it again.
     with tcp_server(b) as (port, _):
         assert tcp_talks(a, b.ip, port) is None

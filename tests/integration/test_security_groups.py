@@ -1,6 +1,6 @@
 """Security groups enforced by a VPC router's nftables against the real kernel: allow by CIDR and by source
 group, deny without a rule, restricted egress, icmp and udp, a revoked rule, stateful replies, and the only
-router endpoints tasks may reach (the resolver and 169.254.170.2) (needs root).
+router endpoints tasks may reach (the resolver, 169.254.170.2 and the VPC endpoint) (needs root).
 
 Each test builds its own router with a unique prefix in a random 10.x.0.0/16; traffic stays between the
 namespaces made here and their router.
@@ -130,23 +130,26 @@ def test_replies_of_an_allowed_connection_pass_though_the_server_may_send_nothin
         assert tcp_talks(server, client.ip, 8080) is None  # no egress rule: nothing new leaves the server
 
 
-def test_tasks_reach_the_resolver_and_the_metadata_endpoint_in_the_router_and_nothing_else_there(
+def test_tasks_reach_the_resolver_and_the_metadata_and_vpc_endpoints_in_the_router_and_nothing_else_there(
         net: VpcSandbox, vpc: VpcRouter) -> None:
     task = net.task(vpc, subnet(vpc.cidr, 1), groups=("sg-none",))
     net.apply(vpc, [group("sg-none", egress=[])])  # security groups do not apply to these endpoints
     with server_in(vpc.netns_path, socket.SOCK_DGRAM, (vpc.resolver_ip, 53), b"dns answer") as (_, udp_peers), \
             server_in(vpc.netns_path, socket.SOCK_STREAM, (vpc.resolver_ip, 53)) as (_, tcp_peers), \
             server_in(vpc.netns_path, socket.SOCK_STREAM, (vpc.metadata_ip, 80)) as (_, metadata_peers), \
+            server_in(vpc.netns_path, socket.SOCK_STREAM, (vpc.endpoint_ip, 80)) as (_, endpoint_peers), \
             server_in(vpc.netns_path, socket.SOCK_STREAM, (vpc.metadata_ip, 8080)) as (_, other_peers):
         with task.socket(socket.SOCK_DGRAM) as query:
             query.sendto(b"question", (vpc.resolver_ip, 53))
             assert query.recv(100) == b"dns answer"
         assert tcp_talks(task, vpc.resolver_ip, 53, b"dns over tcp") == b"dns over tcp"
         assert tcp_talks(task, vpc.metadata_ip, 80, b"GET /v4") == b"GET /v4"
+        assert tcp_talks(task, vpc.endpoint_ip, 80, b"GET /v2/") == b"GET /v2/"
         assert tcp_talks(task, vpc.metadata_ip, 8080) is None
+        assert tcp_talks(task, vpc.endpoint_ip, 443) is None
         assert tcp_talks(task, vpc.transit_router_ip, 22) is None
         assert not pings(task, vpc.resolver_ip)
-    assert udp_peers == tcp_peers == metadata_peers == [task.ip]  # no NAT: the servers see the task
+    assert udp_peers == tcp_peers == metadata_peers == endpoint_peers == [task.ip]  # no NAT: the servers see the task
     assert other_peers == []
 
 

@@ -147,7 +147,7 @@ def test_a_known_port_may_only_send_from_its_own_address() -> None:
     assert "iifname . ip saddr != @eni_addresses drop" in chain(script, "router_input")
 
 
-def test_tasks_reach_only_the_resolver_and_the_metadata_endpoint_on_the_router() -> None:
+def test_tasks_reach_only_the_resolver_the_metadata_endpoint_and_the_vpc_endpoint_on_the_router() -> None:
     script = render_vpc_filter(policy(), [WEB], ROUTER)
     assert chain(script, "router_input") == [
         "type filter hook input priority 0; policy drop;",
@@ -157,6 +157,7 @@ def test_tasks_reach_only_the_resolver_and_the_metadata_endpoint_on_the_router()
         "ip daddr 10.7.0.2 udp dport 53 accept",
         "ip daddr 10.7.0.2 tcp dport 53 accept",
         "ip daddr 169.254.170.2 tcp dport 80 accept",
+        "ip daddr 10.7.0.3 tcp dport 80 accept",
     ]
 
 

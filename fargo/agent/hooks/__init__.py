@@ -9,6 +9,7 @@ from fargo.agent.hooks.ephemeral_storage import EphemeralStorageHook
 from fargo.agent.hooks.health_checks import HealthChecksHook
 from fargo.agent.hooks.image import ImageHook
 from fargo.agent.hooks.metadata_env import MetadataEnvHook
+from fargo.agent.hooks.secrets import SecretsHook
 from fargo.agent.hooks.task_cgroup import TaskCgroupHook
 from fargo.agent.hooks.task_eni import TaskEniHook
 from fargo.agent.hooks.task_files import TaskFilesHook
@@ -16,8 +17,8 @@ from fargo.agent.hooks.task_metadata import TaskMetadataHook
 from fargo.platform import PlatformVersion
 
 HOOK_TYPES: dict[str, type[TaskHook]] = {h.name: h for h in (
-    TaskEniHook, TaskCgroupHook, EphemeralStorageHook, TaskFilesHook, ContainerLogsHook, ImageHook, EfsVolumesHook,
-    MetadataEnvHook, TaskMetadataHook, HealthChecksHook)}
+    TaskEniHook, TaskCgroupHook, EphemeralStorageHook, TaskFilesHook, ContainerLogsHook, SecretsHook, ImageHook,
+    EfsVolumesHook, MetadataEnvHook, TaskMetadataHook, HealthChecksHook)}
 
 
 def build_hooks(platform: PlatformVersion, host: HostFacilities) -> list[TaskHook]:

@@ -88,6 +88,10 @@ class ContainerRun:
     health_status: str = "UNKNOWN"
     image_digest: str | None = None
     image: ImageConfig | None = None  # set in PENDING by the image hook
+    # Set in PENDING by the secrets hook and kept in memory only: never in the agent's state or a report.
+    secret_environment: dict[str, str] = field(default_factory=dict, repr=False)
+    log_secret_options: dict[str, str] = field(default_factory=dict, repr=False)
+    registry_credentials: Any = field(default=None, repr=False)  # execution.retrieval.RegistryCredentials
     progress: ContainerProgress = field(default_factory=ContainerProgress)
     created: bool = False
     pid: int = 0
@@ -175,6 +179,10 @@ class HostFacilities(Protocol):
     credentials_key: bytes  # derives task credentials ids (stable across agent restarts)
     data_dir: Path
     efs_root: Path  # each EFS file system is the directory <efs_root>/<fs-id> (`fargo up --efs-root`)
+    account_id: str
+    edge_address: tuple[str, int]  # Fargo's edge port (its AWS APIs and registry), in the host namespace
+    edge_hosts: frozenset[str]  # the `host:port` names of the edge, as image references name its registry
+    insecure_registries: frozenset[str]  # registries pulled from over plain HTTP (HOST or HOST:PORT)
 
     def task_dir(self, task_id: str) -> Path: ...
 

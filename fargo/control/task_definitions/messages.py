@@ -42,6 +42,13 @@ CONTAINER_IMAGE_MISSING = "Container.image should not be null or empty."
 
 
 # --- container level --------------------------------------------------------------------------
+# AWS (shared/reference/secrets-and-pulls.md section 1)
+SECRETS_NEED_EXECUTION_ROLE = (
+    "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'."
+)
+REPOSITORY_CREDENTIALS_NEED_EXECUTION_ROLE = (
+    "Private repository authentication requires that the task definition specify a value for executionRoleArn."
+)
 def container_memory_missing(name: str) -> str:  # AWS
     return f"Invalid setting for container '{name}'. At least one of 'memory' or 'memoryReservation' must be specified."
 

@@ -75,7 +75,8 @@ def _validate(request: Json) -> _Validated:
     container_names = {c["name"] for c in containers}
     for container in containers:
         rules.check_container(container, network_mode=network_mode, task_memory=memory,
-                              volume_names=volume_names, container_names=container_names)
+                              volume_names=volume_names, container_names=container_names,
+                              has_execution_role=bool(request.get("executionRoleArn")))
     rules.check_dependencies(containers)
     rules.check_task_totals(containers, cpu, memory)
     return _Validated(cpu, memory, compatibilities_of(request, fargate_compatible=fargate_problem is None))

@@ -124,9 +124,15 @@ def _check_efs(volume: str, efs: Json) -> None:
 
 
 def check_container(container: Json, *, network_mode: str, task_memory: int | None, volume_names: set[str],
-                    container_names: set[str]) -> None:
+                    container_names: set[str], has_execution_role: bool = False) -> None:
     """Everything about one container that does not depend on the launch type."""
     name = container["name"]
+    # The agent fetches secrets and registry credentials with the execution role, so it must be given.
+    log_secrets = (container.get("logConfiguration") or {}).get("secretOptions")
+    if (container.get("secrets") or log_secrets) and not has_execution_role:
+        _fail(msg.SECRETS_NEED_EXECUTION_ROLE)
+    if container.get("repositoryCredentials") and not has_execution_role:
+        _fail(msg.REPOSITORY_CREDENTIALS_NEED_EXECUTION_ROLE)
     _check_container_memory(container, task_memory)
     if container.get("cpu", 0) < 0:
         _fail(msg.container_cpu_negative(name))
