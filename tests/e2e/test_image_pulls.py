@@ -8,6 +8,7 @@ it stands for a registry on the internet, so only a task with a public IP reache
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -126,6 +127,14 @@ def test_a_private_registry_through_repository_credentials_and_nat(runner_fargo:
     # The second task of the image finds it in the cache: the tag is resolved again, no blob is fetched.
     task, output = _stopped(runner_fargo, td, network=PUBLIC)
     assert output.strip() == "private" and _blob_gets(registry) - before == fetched
+    # By digest: the same image; its content is cached, so again no blob is fetched.
+    td = register(ecs, "private-by-digest", {"name": "app", "image": f"{registry.address}/private/busybox@"
+                                             f"{registry.digest}", "command": ["echo", "pinned"],
+                                             "repositoryCredentials": {"credentialsParameter": credentials}},
+                  executionRoleArn=ROLE)
+    task, output = _stopped(runner_fargo, td, network=PUBLIC)
+    assert output.strip() == "pinned" and task["containers"][0]["imageDigest"] == registry.digest
+    assert _blob_gets(registry) - before == fetched
 
 
 def test_an_image_index_is_resolved_to_linux_amd64(runner_fargo: FargoProcess, registry: RegistrySandbox,
@@ -173,6 +182,10 @@ def test_pull_failures_give_fargates_texts(runner_fargo: FargoProcess, registry:
     task, _ = _stopped(runner_fargo, td, network=PUBLIC)
     assert task["stoppedReason"] == (f"CannotPullContainerError: pull image manifest has been retried 1 time(s): "
                                      f"failed to resolve ref {missing}: {missing}: not found")
+    # 1.3.0 pulled with Docker, and says what Docker's daemon says.
+    task, _ = _stopped(runner_fargo, td, platformVersion="1.3.0")
+    assert task["stoppedReason"] == (f"CannotPullContainerError: Error response from daemon: manifest for {missing} "
+                                     "not found: manifest unknown: manifest unknown")
     wrong = runner_fargo.client("secretsmanager").create_secret(
         Name=f"wrong-{uuid.uuid4().hex[:6]}", SecretString=json.dumps({"username": USER, "password": "wrong"}))
     image = f"{registry.address}/private/busybox:v1"
@@ -201,7 +214,13 @@ def test_a_task_stopped_during_a_pull_stops_at_once(runner_fargo: FargoProcess, 
     listener.bind((registry.ip, SLOW_PORT))
     listener.listen(16)
     held: list[socket.socket] = []
-    threading.Thread(target=lambda: [held.append(listener.accept()[0]) for _ in range(16)], daemon=True).start()
+
+    def hold() -> None:  # accept, and never answer
+        with contextlib.suppress(OSError):  # the listener is closed when the test ends
+            while True:
+                held.append(listener.accept()[0])
+
+    threading.Thread(target=hold, daemon=True).start()
     try:
         ecs = runner_fargo.client("ecs")
         td = register(ecs, "pull-stopped", {"name": "app", "image": f"{registry.ip}:{SLOW_PORT}/slow/image:1",

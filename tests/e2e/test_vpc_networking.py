@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import FARGO, REPO, TEST_IMAGE, FargoProcess, import_test_image, wait_for_task
+from tests.e2e.conftest import FARGO, REPO, SHARED_PREFIX, TEST_IMAGE, FargoProcess, import_test_image, wait_for_task
 from tests.fargo_process import free_port
 
 OUTSIDE_NET = "203.0.113"
@@ -114,7 +114,7 @@ def wait_until(check, timeout: float, what: str) -> float:  # noqa: ANN001
 
 def router_namespaces() -> list[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.startswith("fgr-")]
+    return [line.split()[0] for line in out.splitlines() if line.startswith(f"{SHARED_PREFIX}r-")]
 
 
 @pytest.fixture(scope="module")

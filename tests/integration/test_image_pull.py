@@ -9,6 +9,7 @@ import base64
 import datetime
 import hashlib
 import json
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -33,8 +34,11 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _, per_arch = write_multi_platform_archive(out / "multi.tar")
     (out / "multi.json").write_text(json.dumps(per_arch))
     write_layered_archive(out / "layered.tar", "fargo.local/layered:1", LAYERED_SIZES, seed=7)
+    # Content no other test's image has (the shared containerd may hold busybox's layer already).
+    write_layered_archive(out / "unique.tar", "fargo.local/unique:1", [4096], seed=secrets.randbits(32),
+                          with_busybox=False)
     return {"busybox": out / "busybox.tar", "multi": out / "multi.tar", "layered": out / "layered.tar",
-            "multi_arches": out / "multi.json"}
+            "unique": out / "unique.tar", "multi_arches": out / "multi.json"}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +48,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, images: dict[str, Path]) 
             reg.push(images["busybox"], repo)
         reg.push(images["multi"], "test/multi:1", all_platforms=True)
         reg.push(images["layered"], "test/shared:1")
+        reg.push(images["unique"], "test/unique:1")
         yield reg
 
 
@@ -76,8 +81,8 @@ def test_pull_by_tag_stores_the_image_unpacked_with_containerds_labels(
         containerd_runtime: ContainerdRuntime, registry: LocalRegistry) -> None:
     rt = containerd_runtime
     seen: list[PullProgress] = []
-    pulled = _pull(rt, f"{registry.address}/test/busybox:1", progress=seen.append)
-    assert pulled.name == f"{registry.address}/test/busybox:1"
+    pulled = _pull(rt, f"{registry.address}/test/unique:1", progress=seen.append)
+    assert pulled.name == f"{registry.address}/test/unique:1"
     assert pulled.digest.startswith("sha256:") and pulled.fetched == pulled.size > 0
     image = rt.run(rt.client.get_image(pulled.name))
     assert image.digest == pulled.digest
@@ -86,7 +91,7 @@ def test_pull_by_tag_stores_the_image_unpacked_with_containerds_labels(
     assert seen[0].status == "resolving" and seen[-1].status == "done" and seen[-1].layers_unpacked == 1
     manifest = _content_labels(rt, pulled.digest)
     assert "containerd.io/gc.ref.content.config=" in manifest and "containerd.io/gc.ref.content.l.0=" in manifest
-    assert f"containerd.io/distribution.source.{registry.address}=test/busybox" in manifest
+    assert f"containerd.io/distribution.source.{registry.address}=test/unique" in manifest
     assert _pull_leases(rt) == []
 
 

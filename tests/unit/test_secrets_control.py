@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fargo.control.secrets import messages as msg
-from fargo.control.secrets.errors import InvalidRequestException, ParameterVersionNotFound, ResourceExistsException
+from fargo.errors import InvalidRequestException, ParameterVersionNotFound, ResourceExistsException
 from fargo.control.secrets.names import NameRules
 from fargo.control.secrets.parameters import KEEP_VERSIONS, ParameterStore
 from fargo.control.secrets.sealing import Sealer

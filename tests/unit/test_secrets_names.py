@@ -6,7 +6,7 @@ import re
 import pytest
 
 from fargo.control.secrets import messages as msg
-from fargo.control.secrets.errors import AccessDeniedException, HierarchyLevelLimitExceededException
+from fargo.errors import AccessDeniedException, HierarchyLevelLimitExceededException
 from fargo.control.secrets.names import (NameRules, check_parameter_name, check_parameter_path, check_secret_name,
                                          in_path)
 from fargo.errors import AwsError, ValidationException

@@ -3,7 +3,7 @@ BatchDeleteImage (which removes manifests and tags from the registry's storage t
 from __future__ import annotations
 
 from fargo.control.ecr import messages as msg
-from fargo.control.ecr.errors import ImageNotFoundException
+from fargo.errors import ImageNotFoundException
 from fargo.control.ecr.manifests import INDEX_TYPES, manifest_facts
 from fargo.control.ecr.names import RegistryNames, is_digest
 from fargo.control.ecr.repositories import Repositories

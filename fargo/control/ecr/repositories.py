@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fargo import clock
 from fargo.control.ecr import messages as msg
-from fargo.control.ecr.errors import (RepositoryAlreadyExistsException, RepositoryNotEmptyException,
+from fargo.errors import (RepositoryAlreadyExistsException, RepositoryNotEmptyException,
                                       RepositoryNotFoundException)
 from fargo.control.ecr.names import RegistryNames, check_repository_name
 from fargo.control.ecr.resource_tags import tags_of_request

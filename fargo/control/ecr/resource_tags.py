@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fargo.control.ecr import messages as msg
-from fargo.control.ecr.errors import InvalidTagParameterException, RepositoryNotFoundException, TooManyTagsException
+from fargo.errors import InvalidTagParameterException, RepositoryNotFoundException, TooManyTagsException
 from fargo.control.ecr.names import RegistryNames
 from fargo.store.ecr_store import EcrReads, EcrStore
 

@@ -13,7 +13,7 @@ import string
 from dataclasses import dataclass
 
 from fargo.control.secrets import messages as msg
-from fargo.control.secrets.errors import AccessDeniedException, HierarchyLevelLimitExceededException
+from fargo.errors import AccessDeniedException, HierarchyLevelLimitExceededException
 from fargo.errors import ValidationException
 
 SECRET_NAME_MAX = 512

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fargo.control.secrets import messages as msg
-from fargo.control.secrets.errors import InvalidFilterKey, InvalidFilterOption, InvalidFilterValue
+from fargo.errors import InvalidFilterKey, InvalidFilterOption, InvalidFilterValue
 from fargo.control.secrets.names import check_parameter_path, in_path
 from fargo.store.secrets_store import ParameterVersionRow
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from fargo import clock
 from fargo.control.secrets import messages as msg
-from fargo.control.secrets.errors import (InvalidAllowedPatternException, InvalidNextToken, InvalidResourceId,
+from fargo.errors import (InvalidAllowedPatternException, InvalidNextToken, InvalidResourceId,
                                           InvalidResourceType, ParameterAlreadyExists, ParameterNotFound,
                                           ParameterPatternMismatchException, ParameterVersionNotFound,
                                           TooManyTagsError)

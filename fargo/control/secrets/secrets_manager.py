@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from fargo import clock
 from fargo.control.secrets import messages as msg
-from fargo.control.secrets.errors import (DecryptionFailure, InvalidNextTokenException, InvalidRequestException,
+from fargo.errors import (DecryptionFailure, InvalidNextTokenException, InvalidRequestException,
                                           ResourceExistsException)
 from fargo.control.secrets.names import ARN_SUFFIX_LENGTH, NameRules, check_secret_name
 from fargo.control.secrets.paging import page, page_size
