@@ -63,6 +63,7 @@ test: install test-packages
 bench: install
 	$(PY) bench/api.py
 	$(PY) bench/task_start.py
+	$(PY) bench/cached_start.py
 	$(PY) bench/task_timeouts.py
 	$(PY) bench/idle_tasks.py
 	$(PY) bench/runtime.py

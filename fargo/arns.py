@@ -28,6 +28,16 @@ class Arns:
     def service(self, cluster_name: str, service_name: str) -> str:
         return f"{self._prefix()}:service/{cluster_name}/{service_name}"
 
+    def capacity_provider(self, name: str) -> str:
+        return f"{self._prefix()}:capacity-provider/{name}"
+
+    def cloud_map_namespace(self, namespace_id: str) -> str:
+        return f"{self._prefix('servicediscovery')}:namespace/{namespace_id}"
+
+    def account_root(self) -> str:
+        """The account's root user: the principal of account-wide (default) ECS account settings."""
+        return f"arn:aws:iam::{self.account_id}:root"
+
 
 _ECS_ARN = re.compile(r"^arn:aws[a-z-]*:ecs:(?P<region>[^:]*):(?P<account>[^:]*):(?P<kind>[a-z-]+)/(?P<rest>.+)$")
 

@@ -42,6 +42,9 @@ ResourceNotFoundException = _error("ResourceNotFoundException")
 LimitExceededException = _error("LimitExceededException")
 UnsupportedFeatureException = _error("UnsupportedFeatureException")
 ConflictException = _error("ConflictException")
+ServiceNotFoundException = _error("ServiceNotFoundException")
+ServiceNotActiveException = _error("ServiceNotActiveException")
+ResourceInUseException = _error("ResourceInUseException")
 
 # EC2 (query protocol error codes).
 InvalidParameterValue = _error("InvalidParameterValue")

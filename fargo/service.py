@@ -31,6 +31,9 @@ from fargo.control.context import ControlContext
 from fargo.control.ecr.ecr import Ecr
 from fargo.control.efs.efs import Efs
 from fargo.control.secrets.secrets import Secrets
+from fargo.control.services.leadership import leadership_for
+from fargo.control.services.scheduler import ServiceScheduler
+from fargo.control.services.services import Services
 from fargo.control.task_definitions.registry import TaskDefinitionRegistry
 from fargo.control.tasks import EMBEDDED_AGENT_ID, Tasks
 from fargo.control.vpcs.network import Network
@@ -59,6 +62,9 @@ class Fargo:
         self.registry = RegistryDaemon(config.data_dir)
         self._registry_proxy: RegistryProxy | None = None
         self.tasks = Tasks(self.ctx, Clusters(self.ctx), TaskDefinitionRegistry(self.ctx), self.network)
+        self.services = Services(self.ctx, self.tasks, self.network)
+        self.tasks.services = self.services  # ListTasks by serviceName
+        self.scheduler: ServiceScheduler | None = None
         self.runtime: Containerd | None = None
         self.agent: Agent | None = None
         self._runner: web.AppRunner | None = None
@@ -88,9 +94,12 @@ class Fargo:
         self.agent = Agent(self.runtime, settings, gateway)
         await self.agent.start()
         self._purge = asyncio.create_task(self._purge_stopped_tasks())
+        self.scheduler = ServiceScheduler(self.ctx, self.services, self.tasks, self.network,
+                                          leadership_for(cfg.database_url))
+        self.scheduler.start()
         self._trim = asyncio.create_task(self._trim_memory())
 
-        ecs = EcsApi(self.ctx, self.tasks)
+        ecs = EcsApi(self.ctx, self.tasks, self.services)
         ec2 = Ec2Api(self.network)
         edge = EdgeServer([ecs.service(), ec2.service(), EfsApi(self.efs).service(),
                             EcrApi(self.ecr).service(), SecretsManagerApi(self.secrets).service(),
@@ -116,6 +125,8 @@ class Fargo:
         for task in (self._purge, self._trim):
             if task is not None:
                 task.cancel()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self.agent is not None:
             await self.agent.close()
         if self.runtime is not None:

@@ -10,6 +10,7 @@ from fargo.api.aws_service import AwsService, Handler
 from fargo.api.protocols.json11 import AWS_JSON_1_1
 from fargo.api.service_models import service_model
 from fargo.arns import parse_ecs_arn
+from fargo.control.capacity_providers import describe_capacity_providers
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
 from fargo.control.pagination import next_token, page_bounds
@@ -20,8 +21,9 @@ _TAGS_PER_RESOURCE = 50
 
 
 class EcsApi:
-    def __init__(self, ctx: ControlContext, tasks: Any | None = None) -> None:
+    def __init__(self, ctx: ControlContext, tasks: Any | None = None, services: Any | None = None) -> None:
         self.ctx = ctx
+        self.services = services  # fargo.control.services.services.Services, with tasks
         self.clusters = Clusters(ctx)
         self.task_definitions = TaskDefinitionRegistry(ctx)
         self.tasks = tasks  # fargo.control.tasks.Tasks once the agent side is wired in
@@ -32,6 +34,14 @@ class EcsApi:
             "DeleteCluster": self.delete_cluster,
             "DescribeClusters": self.describe_clusters,
             "ListClusters": self.list_clusters,
+            "UpdateCluster": self.update_cluster,
+            "UpdateClusterSettings": self.update_cluster_settings,
+            "PutClusterCapacityProviders": self.put_cluster_capacity_providers,
+            "DescribeCapacityProviders": self.describe_capacity_providers,
+            "PutAccountSetting": self.put_account_setting,
+            "PutAccountSettingDefault": self.put_account_setting_default,
+            "ListAccountSettings": self.list_account_settings,
+            "DeleteAccountSetting": self.delete_account_setting,
             "RegisterTaskDefinition": self.register_task_definition,
             "DeregisterTaskDefinition": self.deregister_task_definition,
             "DeleteTaskDefinitions": self.delete_task_definitions,
@@ -44,12 +54,44 @@ class EcsApi:
         }
         if self.tasks is not None:
             handlers.update(self.tasks.handlers())
+        if self.services is not None:
+            handlers.update(self.services.handlers())
         return AwsService(service_model("ecs"), AWS_JSON_1_1, handlers)
 
     # --- clusters -------------------------------------------------------------------------------
 
     async def create_cluster(self, p: dict) -> dict:
-        return {"cluster": self.clusters.create(p.get("clusterName"), p.get("settings"), p.get("tags"))}
+        _check_tags(p.get("tags") or [])
+        return {"cluster": self.clusters.create(p.get("clusterName"), p.get("settings"), p.get("tags"), p)}
+
+    async def update_cluster(self, p: dict) -> dict:
+        return {"cluster": self.clusters.update(p)}
+
+    async def update_cluster_settings(self, p: dict) -> dict:
+        return {"cluster": self.clusters.update_settings(p)}
+
+    async def put_cluster_capacity_providers(self, p: dict) -> dict:
+        return {"cluster": self.clusters.put_capacity_providers(p)}
+
+    async def describe_capacity_providers(self, p: dict) -> dict:
+        associated = None
+        if p.get("cluster"):
+            associated = self.clusters.get_active(p["cluster"]).get("capacityProviders") or []
+        return describe_capacity_providers(self.ctx.arns, p, associated)
+
+    # --- account settings -----------------------------------------------------------------------
+
+    async def put_account_setting(self, p: dict) -> dict:
+        return self.clusters.account_settings.put(p)
+
+    async def put_account_setting_default(self, p: dict) -> dict:
+        return self.clusters.account_settings.put_default(p)
+
+    async def list_account_settings(self, p: dict) -> dict:
+        return self.clusters.account_settings.list(p)
+
+    async def delete_account_setting(self, p: dict) -> dict:
+        return self.clusters.account_settings.delete(p)
 
     async def delete_cluster(self, p: dict) -> dict:
         return {"cluster": self.clusters.delete(p["cluster"])}
@@ -105,6 +147,8 @@ class EcsApi:
             found = rev.isdigit() and store.get_task_definition(family, int(rev)) is not None
         elif parsed.kind == "task":
             found = store.get_task(parsed.resource.rsplit("/", 1)[-1]) is not None
+        elif parsed.kind == "service" and self.services is not None:
+            found = self.services.exists(arn)
         else:
             raise InvalidParameterException(f"Tagging is not supported for resource type '{parsed.kind}'.")
         if not found:

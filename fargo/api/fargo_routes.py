@@ -1,5 +1,5 @@
-"""Fargo's own routes on the edge port, for the `fargo` CLI: images (list, import, pull, remove, prune) and
-task output.
+"""Fargo's own routes on the edge port, for the `fargo` CLI: images (list, import, pull, remove, prune),
+task output, and Fargate Spot interruptions.
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from aiohttp import web
 
 from fargo.agent.agent import Agent
 from fargo.api.server import json_error
+from fargo.control.spot import interrupt_spot_tasks
 from fargo.control.tasks import Tasks
+from fargo.errors import AwsError
 from fargo.runtime.client import Containerd
 from fargo.runtime.errors import ContainerRuntimeError, ImageNotFound
 from fargo.runtime.image_pull import PulledImage, PullProgress
@@ -47,7 +49,22 @@ class FargoRoutes:
                 web.delete("/_fargo/images", self.remove_images),
                 web.post("/_fargo/images/pull", self.pull_image),
                 web.post("/_fargo/images/prune", self.prune_images),
-                web.get("/_fargo/tasks/{task_id}/logs", self.task_logs)]
+                web.get("/_fargo/tasks/{task_id}/logs", self.task_logs),
+                web.post("/_fargo/spot/interrupt", self.interrupt_spot)]
+
+    async def interrupt_spot(self, request: web.Request) -> web.Response:
+        """Interrupt FARGATE_SPOT tasks as AWS does. Body: {"cluster"?, "service"?, "count"? | "fraction"?}."""
+        try:
+            body = await request.json()
+            count = None if body.get("count") is None else int(body["count"])
+            fraction = None if body.get("fraction") is None else float(body["fraction"])
+        except (ValueError, TypeError, AttributeError) as exc:
+            return json_error(400, f"cannot interrupt: {exc}")
+        try:
+            stopped = await interrupt_spot_tasks(self.tasks, body.get("cluster"), body.get("service"), count, fraction)
+        except AwsError as exc:
+            return json_error(400, exc.message)
+        return web.json_response({"interrupted": stopped})
 
     async def pull_image(self, request: web.Request) -> web.StreamResponse:
         """Pull an image, answering NDJSON: progress lines, then one `{"image": ...}` or `{"error": ...}` line.

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,16 +95,20 @@ class RegistryProxy:
         tag = None if is_digest(reference) else reference
         if tag is not None:
             await asyncio.to_thread(self.pushes.check_tag_push, repository, tag, body)
-        response = await self._forward(request, body)
-        if response.status == 201:
-            await asyncio.to_thread(self.pushes.record_push, name, response.headers.get("Docker-Content-Digest"),
-                                    tag, body, request.headers.get("Content-Type"))
-        return response
+        async def record(status: int, headers: Mapping[str, str]) -> None:
+            # Recorded before the client hears 201, so a DescribeImages right after the push sees it.
+            if status == 201:
+                await asyncio.to_thread(self.pushes.record_push, name, headers.get("Docker-Content-Digest"),
+                                        tag, body, request.headers.get("Content-Type"))
+
+        return await self._forward(request, body, before_answer=record)
 
     def _body_stream(self, request: web.Request):  # noqa: ANN202 - an async iterator of chunks, or None
         return request.content.iter_chunked(_CHUNK) if request.body_exists else None
 
-    async def _forward(self, request: web.Request, body) -> web.StreamResponse:  # noqa: ANN001
+    async def _forward(self, request: web.Request, body,  # noqa: ANN001
+                       before_answer: Callable[[int, Mapping[str, str]], Awaitable[None]] | None = None,
+                       ) -> web.StreamResponse:
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED]
         if isinstance(body, bytes):  # read whole: aiohttp sets its length
             headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
@@ -111,6 +116,8 @@ class RegistryProxy:
         try:
             async with self._session().request(request.method, url, headers=headers, data=body,
                                                allow_redirects=False, skip_auto_headers=_NO_AUTO_HEADERS) as upstream:
+                if before_answer is not None:
+                    await before_answer(upstream.status, upstream.headers)
                 response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
                 for key, value in upstream.headers.items():
                     if key.lower() not in _HOP_BY_HOP:

@@ -1,4 +1,6 @@
-"""`fargo`: start Fargo (`up`), load images, read task output. Every subcommand takes --data-dir and --endpoint."""
+"""`fargo`: start Fargo (`up`), load images, read task output, interrupt Spot tasks.
+
+Every subcommand takes --data-dir and --endpoint."""
 from __future__ import annotations
 
 import argparse
@@ -92,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--cluster", default="default")
     logs.add_argument("--container", default=None)
     logs.add_argument("--follow", "-f", action="store_true")
+
+    spot = sub.add_parser("spot", help="Fargate Spot: interrupt FARGATE_SPOT tasks as AWS does")
+    spot_sub = spot.add_subparsers(dest="spot_command", required=True)
+    spot_interrupt = spot_sub.add_parser(
+        "interrupt", help="stop running FARGATE_SPOT tasks with stopCode SpotInterruption (SIGTERM, then SIGKILL "
+                          "after stopTimeout); a service replaces them")
+    _common(spot_interrupt)
+    spot_interrupt.add_argument("--cluster", default="default")
+    spot_interrupt.add_argument("--service", default=None, help="only the tasks of this service")
+    how_many = spot_interrupt.add_mutually_exclusive_group()
+    how_many.add_argument("--count", type=int, default=None, metavar="N",
+                          help="interrupt N tasks, picked at random (default: all of them)")
+    how_many.add_argument("--fraction", type=float, default=None, metavar="F",
+                          help="interrupt this fraction (0 < F <= 1) of them, rounded up")
     return parser
 
 
@@ -112,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "logs":
         from fargo.cli.logs_command import logs
         return logs(args)
+    if args.command == "spot":
+        from fargo.cli.spot_command import interrupt
+        return interrupt(args)
     return 2
 
 

@@ -20,6 +20,7 @@ from fargo.errors import (ClientException, InvalidParameterException,
                               PlatformTaskDefinitionIncompatibilityException)
 from fargo.control.pagination import next_token, page_bounds
 from fargo.arns import parse_ecs_arn
+from fargo.control.capacity_providers import choose_providers, resolve_strategy
 from fargo.control.clusters import Clusters
 from fargo.control.context import ControlContext
 from fargo.control.efs.task_volumes import TaskVolumes
@@ -56,6 +57,13 @@ class AwsvpcChoice(Protocol):
     assign_public_ip: bool
 
 
+class ServiceTasks(Protocol):
+    """What ListTasks needs of the services (fargo.control.services.services.Services)."""
+
+    def task_arns(self, cluster_arn: str, service_ref: str, desired_status: str, family: str | None,
+                  started_by: str | None, offset: int, limit: int) -> list[str]: ...
+
+
 class TaskNetworks(Protocol):
     """What RunTask needs of the VPCs (fargo.control.vpcs.Network)."""
 
@@ -74,6 +82,7 @@ class Tasks:
         self.agent_id = agent_id  # the agent new tasks go to (one for now: placement comes later)
         self.changes = AssignmentChanges()  # rung when this process changes an agent's desired set
         self.on_stopped: list[Callable[[dict], None]] = []  # called with the public document
+        self.services: ServiceTasks | None = None  # ListTasks by serviceName asks the services (set by service.py)
 
     def handlers(self) -> dict:
         return {"RunTask": self.run_task, "StopTask": self.stop_task, "DescribeTasks": self.describe_tasks,
@@ -96,6 +105,15 @@ class Tasks:
                 except Exception:  # noqa: BLE001 - one listener's bug must not lose the others' news
                     log.exception("on_stopped hook failed for %s", doc["taskArn"])
 
+    def definition_for_run(self, ref: str) -> dict:
+        """The ACTIVE task definition `ref` names, or the error RunTask gives (CreateService checks so too)."""
+        return self._task_definition_for_run(ref)
+
+    def check_launch(self, p: dict) -> list[dict] | None:
+        """launchType / capacityProviderStrategy checked as RunTask checks them: the strategy to run by (the
+        cluster's default when neither is given), None for the FARGATE launch type."""
+        return self._launch_type(p)
+
     async def purge_old(self) -> list[str]:
         """Forget tasks stopped more than an hour ago (ECS keeps them describable about that long)."""
         return await asyncio.to_thread(self.ctx.store.purge_stopped_tasks,
@@ -103,19 +121,23 @@ class Tasks:
 
     # --- API -----------------------------------------------------------------------------------
 
-    async def run_task(self, p: dict) -> dict:
-        out, created = await asyncio.to_thread(self._run_task, p)
+    async def run_task(self, p: dict, inactive_definition_ok: bool = False) -> dict:
+        """RunTask; the service scheduler starts its tasks here too, and may use a deregistered definition
+        (ECS keeps a service's tasks running after its definition is deregistered)."""
+        out, created = await asyncio.to_thread(self._run_task, p, inactive_definition_ok)
         if created:
             await self.changes.changed(self.agent_id)
         return out
 
-    def _run_task(self, p: dict) -> tuple[dict, bool]:
+    def _run_task(self, p: dict, inactive_definition_ok: bool = False) -> tuple[dict, bool]:
         cluster = self.clusters.get_active(p.get("cluster"))
         count = p.get("count", 1)
         if not 1 <= count <= 10:
             raise InvalidParameterException("Count must be between 1 and 10.")
-        td = self._task_definition_for_run(p["taskDefinition"])
-        capacity_provider = self._launch_type(p)
+        td = self._task_definition_for_run(p["taskDefinition"], inactive_definition_ok)
+        strategy = self._launch_type(p, cluster)
+        # the provider of each task: by the strategy's base and weights; none for the FARGATE launch type
+        providers: list[str | None] = list(choose_providers(strategy, count)) if strategy else [None] * count
         if "FARGATE" not in td.get("compatibilities", []):
             raise InvalidParameterException("Task definition does not support launch_type FARGATE.")
         platform = resolve_platform_version(p.get("platformVersion"), self.ctx.config.latest_platform)
@@ -151,7 +173,7 @@ class Tasks:
         # what the definition's EFS volumes depend on, read once for all the tasks of this call
         efs_view = self.efs_volumes.read(td, awsvpc.security_groups)
         tasks, failures = [], []
-        for subnet in _spread_over_zones(awsvpc.subnets, count):
+        for subnet, capacity_provider in zip(_spread_over_zones(awsvpc.subnets, count), providers):
             task_id = uuid.uuid4().hex
             task_arn = self.ctx.arns.task(cluster["clusterName"], task_id)
             try:
@@ -170,12 +192,13 @@ class Tasks:
             tasks.append(self._public(task))
         return {"tasks": tasks, "failures": failures}, bool(tasks)
 
-    async def stop_task(self, p: dict) -> dict:
-        out, agent_id = await asyncio.to_thread(self._stop_task, p)
+    async def stop_task(self, p: dict, stop_code: str = reasons.USER_INITIATED) -> dict:
+        """StopTask; the service scheduler stops its tasks here too, with its own stop code."""
+        out, agent_id = await asyncio.to_thread(self._stop_task, p, stop_code)
         await self.changes.changed(agent_id)
         return out
 
-    def _stop_task(self, p: dict) -> tuple[dict, str | None]:
+    def _stop_task(self, p: dict, stop_code: str = reasons.USER_INITIATED) -> tuple[dict, str | None]:
         """Desired status to STOPPED with a new generation; known state is the agent's to report."""
         cluster = self.clusters.get_active(p.get("cluster"))
         with self.ctx.store.task_writes() as w:
@@ -183,7 +206,7 @@ class Tasks:
             if record is None or record.doc["clusterArn"] != cluster["clusterArn"]:
                 raise InvalidParameterException("The referenced task was not found.")
             task, changed_agent = record.doc, None
-            if raise_desired_stop(task, reasons.USER_INITIATED, p.get("reason") or reasons.STOPPED_BY_USER, clock.now()):
+            if raise_desired_stop(task, stop_code, p.get("reason") or reasons.STOPPED_BY_USER, clock.now()):
                 task["version"] = task.get("version", 0) + 1
                 record.generation = w.next_generation()
                 w.save(record)
@@ -220,8 +243,14 @@ class Tasks:
         cluster = self.clusters.get_active(p.get("cluster"))
         offset, limit = page_bounds(p)
         desired = p.get("desiredStatus") or "RUNNING"
-        if p.get("serviceName") or p.get("containerInstance") or p.get("launchType") not in (None, "FARGATE"):
+        if p.get("containerInstance") or p.get("launchType") not in (None, "FARGATE"):
             return {"taskArns": []}
+        if p.get("serviceName"):
+            if self.services is None:
+                return {"taskArns": []}
+            arns = self.services.task_arns(cluster["clusterArn"], p["serviceName"], desired, p.get("family"),
+                                           p.get("startedBy"), offset, limit + 1)
+            return {"taskArns": arns[:limit], "nextToken": next_token(offset, limit, len(arns))}
         arns = self.ctx.store.list_task_arns(cluster["clusterArn"], desired, p.get("family"), p.get("startedBy"),
                                              offset, limit + 1)
         return {"taskArns": arns[:limit], "nextToken": next_token(offset, limit, len(arns))}
@@ -234,34 +263,26 @@ class Tasks:
         parsed = parse_ecs_arn(ref)
         return parsed.resource.rsplit("/", 1)[-1] if parsed and parsed.kind == "task" else ref
 
-    def _task_definition_for_run(self, ref: str) -> dict:
+    def _task_definition_for_run(self, ref: str, inactive_ok: bool = False) -> dict:
         try:
             td = self.registry.find(ref)
         except ClientException:
             td = None
         if td is None:  # seen in real output as "ClientException: TaskDefinition not found."
             raise ClientException("TaskDefinition not found.")
-        if td["status"] != "ACTIVE":
+        if td["status"] != "ACTIVE" and not inactive_ok:
             raise InvalidParameterException("TaskDefinition is inactive")
         return td
 
-    @staticmethod
-    def _launch_type(p: dict) -> str | None:
-        strategy = p.get("capacityProviderStrategy")
-        if strategy and p.get("launchType"):
-            raise InvalidParameterException(
-                "Specifying both a launch type and capacity provider strategy is not supported.")
-        if strategy:
-            names = {s.get("capacityProvider") for s in strategy}
-            if not names <= {"FARGATE", "FARGATE_SPOT"}:
-                raise InvalidParameterException(
-                    "The specified capacity provider strategy cannot contain a capacity provider that is not "
-                    "associated with the cluster.")
-            return strategy[0]["capacityProvider"]
-        if p.get("launchType") not in (None, "FARGATE"):
+    def _launch_type(self, p: dict, cluster: dict | None = None) -> list[dict] | None:
+        """The capacity provider strategy the call runs by: its own, else the cluster's default when it names
+        no launch type; None means the FARGATE launch type (tasks without a capacityProviderName)."""
+        cluster = cluster if cluster is not None else self.clusters.get_active(p.get("cluster"))
+        strategy = resolve_strategy(cluster, p.get("launchType"), p.get("capacityProviderStrategy"))
+        if strategy is None and p.get("launchType") not in (None, "FARGATE"):
             raise InvalidParameterException(
                 f"Launch type {p['launchType']} is not available here: Fargo runs FARGATE tasks only.")
-        return None
+        return strategy
 
     @staticmethod
     def _task_size(td: dict, overrides: dict) -> tuple[str, str]:

@@ -12,10 +12,19 @@ from fargo.platform import PlatformVersion
 USER_INITIATED = "UserInitiated"
 TASK_FAILED_TO_START = "TaskFailedToStart"
 ESSENTIAL_CONTAINER_EXITED = "EssentialContainerExited"
+SPOT_INTERRUPTION = "SpotInterruption"
+SERVICE_SCHEDULER_INITIATED = "ServiceSchedulerInitiated"
 
 STOPPED_BY_USER = "Task stopped by user"
+SPOT_INTERRUPTED = "Your Spot Task was interrupted."
 ESSENTIAL_EXITED = "Essential container in task exited"
 OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
+# The service scheduler's stops (stopCode SERVICE_SCHEDULER_INITIATED); the health text is UNVERIFIED.
+HEALTH_CHECKS_FAILED = "Task failed container health checks"
+
+
+def scaling_activity(deployment_id: str) -> str:
+    return f"Scaling activity initiated by (deployment {deployment_id})"
 
 
 def image_not_found(ref: str) -> str:

@@ -112,7 +112,7 @@ class Channel:
             call.cancel()
 
     def duplex(self, path: str, response: type[M], *, lease: str | None = None) -> Duplex[M]:
-        """A bidirectional stream (Content.Write): one reply read after each request written."""
+        """A bidirectional stream (Content.Write): one reply for each request written."""
         seconds = default_deadline(path)
         call = self._method("stream_stream", path, response)(metadata=self._call_metadata(lease), timeout=seconds)
         return Duplex(call, _short(path), seconds)
@@ -125,7 +125,7 @@ class Channel:
         if method is None:
             method = getattr(self._channel, kind)(
                 f"/containerd.services.{path}",
-                request_serializer=lambda m: m.SerializeToString(),
+                request_serializer=_serialize,
                 response_deserializer=response.FromString,
             )
             self._methods[path] = method
@@ -133,15 +133,26 @@ class Channel:
 
 
 class Duplex(Generic[M]):
-    """A bidirectional call in lock-step; errors arrive translated, like every other call's."""
+    """A bidirectional call: in lock-step (`exchange`), or requests sent ahead of their replies (`send`, then
+    `receive` once per request, in order); errors arrive translated, like every other call's."""
 
     def __init__(self, call: Any, name: str, seconds: float | None) -> None:
         self._call, self._name, self._seconds = call, name, seconds
 
     async def exchange(self, request: message.Message) -> M | None:
         """Write one request and read its reply (None if the server ended the stream)."""
+        await self.send(request)
+        return await self.receive()
+
+    async def send(self, request: message.Message | bytes) -> None:
         try:
             await self._call.write(request)
+        except grpc.aio.AioRpcError as error:
+            raise translate(error, self._name, self._seconds) from None
+
+    async def receive(self) -> M | None:
+        """The next reply (None if the server ended the stream)."""
+        try:
             reply = await self._call.read()
         except grpc.aio.AioRpcError as error:
             raise translate(error, self._name, self._seconds) from None
@@ -155,6 +166,11 @@ class Duplex(Generic[M]):
 
     def cancel(self) -> None:
         self._call.cancel()
+
+
+def _serialize(request: message.Message | bytes) -> bytes:
+    """A request's wire form; bytes are one encoded already (a Content.Write of a download's chunk)."""
+    return request if isinstance(request, bytes) else request.SerializeToString()
 
 
 def _short(path: str) -> str:

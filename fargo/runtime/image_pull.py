@@ -1,7 +1,9 @@
 """Pulling an image from a registry into containerd, as `ctr images pull` does: one lease; manifests, config and
 layers written with containerd's GC labels (a blob already in the content store is not fetched); layers fetched
-three at a time and unpacked in order as they arrive; then the image record. Concurrent pulls of one image share
-one download, and so do concurrent fetches of one blob. Failures are `PullFailed` with Fargate 1.4.0's wording.
+three at a time and unpacked in order as they arrive; then the image record. A reference that resolves to the
+image record's own digest, pulled and unpacked already, is done with no write at all. Concurrent pulls of one
+image share one download, and so do concurrent fetches of one blob. Failures are `PullFailed` with Fargate
+1.4.0's wording.
 """
 from __future__ import annotations
 
@@ -209,21 +211,41 @@ class ImagePuller:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=access.timeout, sock_read=access.timeout)
         session = _Session(aiohttp.ClientSession(connector=access.connector(reference.host), timeout=timeout,
                                                  auto_decompress=False, trust_env=False))
-        lease = await self._leases.create("fargo-pull", _LEASE_LIFETIME)
         try:
             client = RegistryClient(reference, access, session.session, credentials, self._tokens)
-            download = _Download(client, session, [counter])
-            return await self._fetch_and_unpack(reference, wanted, access, download, counter, lease)
+            top = await _attempts(RESOLVE_STEP, access.attempts, client.resolve,
+                                  lambda text: f"failed to resolve ref {reference.name}: {text}")
+            held = await self._held(reference, top, wanted, client, counter)
+            if held is not None:
+                return held
+            lease = await self._leases.create("fargo-pull", _LEASE_LIFETIME)
+            try:
+                download = _Download(client, session, [counter])
+                return await self._fetch_and_unpack(reference, top, wanted, access, download, counter, lease)
+            finally:
+                await self._leases.delete(lease)
         finally:
-            await self._leases.delete(lease)
             await session.release()
 
-    async def _fetch_and_unpack(self, reference: RegistryReference, wanted: Platform, access: RegistryAccess,
-                                download: _Download, counter: _Counter, lease: str) -> PulledImage:
+    async def _held(self, reference: RegistryReference, top: Descriptor, wanted: Platform, client: RegistryClient,
+                    counter: _Counter) -> PulledImage | None:
+        """The pull's result if the image record is this very digest, pulled for `wanted` and unpacked: its GC
+        references hold all its content and layers, so there is nothing to fetch, label or unpack (no writes)."""
+        held = await self._images.held(reference.name, top.digest, str(wanted))
+        if held is None:
+            return None
+        counter.total = counter.cached = held.size
+        counter.report("done")
+        return PulledImage(
+            name=reference.name, digest=top.digest, media_type=top.media_type, manifest_digest=held.manifest_digest,
+            platform=str(wanted), size=held.size, fetched=0, requests=client.requests,
+        )
+
+    async def _fetch_and_unpack(self, reference: RegistryReference, top: Descriptor, wanted: Platform,
+                                access: RegistryAccess, download: _Download, counter: _Counter,
+                                lease: str) -> PulledImage:
         client = download.client
         source = {f"containerd.io/distribution.source.{reference.domain}": reference.repository}
-        top = await _attempts(RESOLVE_STEP, access.attempts, client.resolve,
-                              lambda text: f"failed to resolve ref {reference.name}: {text}")
         # Parents are stored before their children, with GC labels naming them: whatever another pull fetches
         # for us is then referenced from our lease the moment it lands.
         descriptor, manifest = top, await self._manifest(client, top, access)

@@ -13,7 +13,7 @@ from typing import Any
 from google.protobuf import empty_pb2, field_mask_pb2
 
 from fargo.runtime.content import Content
-from fargo.runtime.errors import ImageNotFound, RuntimeCallFailed
+from fargo.runtime.errors import ContainerRuntimeError, ImageNotFound, RuntimeCallFailed
 from fargo.runtime.grpc_channel import Channel, timestamp
 from fargo.runtime.image_archive import INDEX_TYPES, MANIFEST_TYPES, chain_ids, choose_manifest
 from fargo.runtime.image_ref import InvalidReference, normalize_ref
@@ -34,6 +34,7 @@ class ResolvedImage:
     config: ImageConfig
     chain_id: str  # of the top layer: the parent of a container's rootfs snapshot ("" for no layers)
     size: int
+    manifest_digest: str  # the platform's manifest (the target itself unless it is an index)
 
 
 def normalize(ref: str, error: type[Exception]) -> str:
@@ -64,6 +65,25 @@ class Images:
         """
         image = await self._get(ref)
         return await self._resolve(image.target, platform or _pulled_platform(image))
+
+    async def held(self, name: str, digest: str, platform: str) -> ResolvedImage | None:
+        """The image `name` if a pull for `platform` left it at `digest` with its top layer unpacked, else None.
+
+        Only reads: the image record's GC references keep its content and snapshots for as long as it exists.
+        """
+        try:
+            image = await self._get(name)
+        except ImageNotFound:
+            return None
+        if image.target.digest != digest or (image.labels.get(PLATFORM_LABEL) if image.labels else None) != platform:
+            return None
+        try:
+            resolved = await self._resolve(image.target, _pulled_platform(image))
+        except (ContainerRuntimeError, ValueError, KeyError, TypeError):
+            return None  # content missing or unreadable: the pull walks the image and mends it
+        if resolved.chain_id and not await self._snapshots.exists(resolved.chain_id):
+            return None
+        return resolved
 
     async def put(self, name: str, target: Any, *, labels: dict[str, str] | None = None,
                   lease: str | None = None) -> Image:
@@ -172,6 +192,7 @@ class Images:
             ),
             chain_id=chain_ids(diff_ids)[-1] if diff_ids else "",
             size=int(manifest["config"]["size"]) + sum(int(layer["size"]) for layer in manifest.get("layers", [])),
+            manifest_digest=manifest_digest,
         )
         self._resolved[key] = resolved
         return resolved

@@ -228,6 +228,14 @@ class Store:
         with self.engine.connect() as c:
             return [r[0] for r in c.execute(q.order_by(t.c.created_at, t.c.arn).offset(offset).limit(limit)).all()]
 
+    def live_task_docs(self, cluster_arn: str) -> list[dict]:
+        """The documents of the cluster's tasks that are not STOPPED yet, oldest first."""
+        t = schema.tasks
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.c.doc).where(and_(t.c.cluster_arn == cluster_arn, t.c.last_status != "STOPPED"))
+                             .order_by(t.c.created_at, t.c.arn)).all()
+        return [r[0] for r in rows]
+
     def count_tasks(self, cluster_arn: str, last_statuses: Sequence[str] | None = None,
                     exclude_last_status: str | None = None) -> int:
         t = schema.tasks

@@ -29,6 +29,10 @@ os.environ.setdefault("FARGO_EFS_MOUNT_ATTEMPT_SECONDS", "0.2")
 # A pull or a secrets call that cannot get through gives up after 2 attempts of 1 s (Fargate: 5 of longer).
 os.environ.setdefault("FARGO_PULL_ATTEMPTS", "2")
 os.environ.setdefault("FARGO_PULL_TIMEOUT_SECONDS", "1")
+# Services settle fast: a task with no health check counts as healthy 1 s after RUNNING (Fargate: 40 s), and
+# the scheduler looks every 0.5 s besides being woken by stops and API calls.
+os.environ.setdefault("FARGO_SERVICE_HEALTHY_AFTER_SECONDS", "1")
+os.environ.setdefault("FARGO_SCHEDULER_INTERVAL_SECONDS", "0.5")
 # The test registry (tests/registry_sandbox.py) speaks plain HTTP: the operator's list says so, as it must.
 os.environ.setdefault("FARGO_INSECURE_REGISTRIES", sandbox_address(f"{SHARED_PREFIX}1")[1])
 

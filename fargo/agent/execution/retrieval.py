@@ -1,6 +1,7 @@
 """Fetching a task's execution resources as the Fargate agent does before it pulls: container secrets and
 log-driver secretOptions (Secrets Manager: one GetSecretValue per secret, side by side; SSM: GetParameters of
-at most 10 names per Region, WithDecryption), registry credentials from Secrets Manager, and ECR auth.
+at most 10 names per Region, WithDecryption), registry credentials from Secrets Manager, and ECR auth (kept
+for the token's validity).
 
 Values live only in memory: they go into the containers' environment and nowhere else.
 """
@@ -13,12 +14,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from fargo import clock
 from fargo.agent.execution.aws_calls import CallFailed, ServiceEndpoint, call
 from fargo.agent.execution.secret_refs import (InvalidSecretReference, ParameterRef, SecretsManagerRef,
                                                parse_value_from)
 from fargo.protocol import stop_reasons as reasons
 
 _SSM_BATCH = 10  # GetParameters takes at most 10 names
+_ECR_TOKEN_MARGIN_SECONDS = 3600.0  # a cached ECR token is replaced an hour before it expires
 
 
 class RetrievalFailed(Exception):
@@ -80,17 +83,34 @@ async def registry_credentials(endpoint: ServiceEndpoint, credentials_parameter:
     return RegistryCredentials(fields["username"], fields["password"])
 
 
-async def ecr_credentials(endpoint: ServiceEndpoint) -> RegistryCredentials:
-    """ECR's GetAuthorizationToken: base64 of `AWS:<password>`."""
+async def _ecr_authorization(endpoint: ServiceEndpoint) -> tuple[RegistryCredentials, float]:
+    """ECR's GetAuthorizationToken (base64 of `AWS:<password>`), and when it expires (epoch seconds; 0: not said)."""
     try:
         answer = await call(endpoint, "ecr", "GetAuthorizationToken", {})
-        token = answer["authorizationData"][0]["authorizationToken"]
-        username, _, password = base64.b64decode(token).decode().partition(":")
+        data = answer["authorizationData"][0]
+        username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+        expires_at = float(data.get("expiresAt") or 0)
     except CallFailed as failed:
         raise RetrievalFailed(reasons.ECR_AUTH, failed.text, failed.attempts, failed.network) from None
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         raise RetrievalFailed(reasons.ECR_AUTH, "ecr auth: the authorization data is malformed") from None
-    return RegistryCredentials(username, password)
+    return RegistryCredentials(username, password), expires_at
+
+
+class EcrAuthorization:
+    """Fargo's ECR credentials, fetched once and kept while they have at least `margin` seconds left (a token
+    is good for 12 hours): a task of an ECR image then pulls with no GetAuthorizationToken call of its own."""
+
+    def __init__(self, margin: float = _ECR_TOKEN_MARGIN_SECONDS) -> None:
+        self._margin = margin
+        self._held: tuple[RegistryCredentials, float] | None = None
+
+    async def credentials(self, endpoint: ServiceEndpoint) -> RegistryCredentials:
+        if self._held is not None and self._held[1] - clock.now() > self._margin:
+            return self._held[0]
+        credentials, expires_at = await _ecr_authorization(endpoint)
+        self._held = (credentials, expires_at) if expires_at else None
+        return credentials
 
 
 def _parse(value_from: str, region: str) -> ParameterRef | SecretsManagerRef:

@@ -1,7 +1,8 @@
 """The secrets hook: in PENDING, before any pull, the task's execution resources are fetched as Fargate 1.4.0
 fetches them: container `secrets` become environment variables, `logConfiguration.secretOptions` options of
-the log driver, `repositoryCredentials` and Fargo's ECR auth the credentials of the image pull. A failure
-stops the task with Fargate's ResourceInitializationError text (1.3.0: the ECS agent's own texts).
+the log driver, `repositoryCredentials` and Fargo's ECR auth (one token, kept while it is good) the credentials
+of the image pull. A failure stops the task with Fargate's ResourceInitializationError text (1.3.0: the ECS
+agent's own texts).
 
 Values stay in memory (ContainerRun); the container's own environment is the only place they are written.
 """
@@ -12,7 +13,7 @@ import logging
 from fargo.agent.execution.aws_calls import ServiceEndpoint
 from fargo.agent.execution.paths import execution_path
 from fargo.agent.execution.registry_hosts import is_fargo_registry
-from fargo.agent.execution.retrieval import RetrievalFailed, ecr_credentials, fetch_values, registry_credentials
+from fargo.agent.execution.retrieval import EcrAuthorization, RetrievalFailed, fetch_values, registry_credentials
 from fargo.agent.hooks.base import (ContainerRun, ContainerSpecContribution, HookPhase, HostFacilities,
                                     TaskCannotStart, TaskContext, TaskHook)
 from fargo.protocol import stop_reasons as reasons
@@ -24,6 +25,10 @@ _PAST_PENDING = frozenset({"ACTIVATING", "RUNNING"})
 class SecretsHook(TaskHook):
     name = "secrets"
     phase = HookPhase.PENDING
+
+    def __init__(self, host: HostFacilities) -> None:
+        super().__init__(host)
+        self._ecr = EcrAuthorization()  # shared by the tasks of this platform
 
     async def prestart(self, task: TaskContext) -> None:
         wanted = [c for c in task.containers.values() if _needs_fetch(c, self.host)]
@@ -55,7 +60,7 @@ class SecretsHook(TaskHook):
             if credentials:
                 container.registry_credentials = await registry_credentials(api, credentials)
             elif is_fargo_registry(container.definition["image"], self.host):
-                ecr = ecr or await ecr_credentials(api)
+                ecr = ecr or await self._ecr.credentials(api)
                 container.registry_credentials = ecr
 
     def contribute(self, task: TaskContext, container: ContainerRun, spec: ContainerSpecContribution) -> None:

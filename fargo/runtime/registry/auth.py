@@ -1,5 +1,6 @@
 """Registry authentication: `WWW-Authenticate` challenges, the credentials a caller gives, and bearer tokens
-cached per (realm, service, scope, user) until they expire (distribution's token spec).
+cached per (realm, service, scope, user) until they expire (distribution's token spec); which registries
+asked for Basic auth.
 """
 from __future__ import annotations
 
@@ -77,6 +78,15 @@ class TokenCache:
 
     def __init__(self, clock: type[time.struct_time] | None = None) -> None:
         self._tokens: dict[tuple[str, str, str, str], _Token] = {}
+        self._basic: set[tuple[str, str]] = set()  # (registry URL, user) that challenged for Basic
+
+    def wants_basic(self, registry: str, username: str) -> bool:
+        """Whether `registry` challenged `username` for Basic before: the credentials then go with the first
+        request, which saves the round trip of the challenge (a refusal reads the same either way)."""
+        return (registry, username) in self._basic
+
+    def saw_basic(self, registry: str, username: str) -> None:
+        self._basic.add((registry, username))
 
     def get(self, key: tuple[str, str, str, str]) -> str | None:
         token = self._tokens.get(key)

@@ -43,7 +43,8 @@ MANIFEST_ACCEPT = ", ".join([
 ])
 MAX_MANIFEST_BYTES = 4 << 20  # containerd refuses manifests over about 4 MiB
 USER_AGENT = "containerd/1.6.20"
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # a blob goes to containerd in pieces of about 1 MiB (protobuf copies larger ones slowly)
+_THREAD_HASH_BYTES = 256 << 10  # smaller pieces are hashed on the loop
 _SCHEMA1 = {"application/vnd.docker.distribution.manifest.v1+json",
             "application/vnd.docker.distribution.manifest.v1+prettyjws", "text/plain"}
 
@@ -75,7 +76,10 @@ class RegistryClient:
         self._credentials, self._tokens = credentials, tokens
         self._endpoint = access.endpoint(ref.host)
         self._scope = f"repository:{ref.repository}:pull"
-        self._authorization: str | None = None  # sent with every request once a challenge was answered
+        # Sent with every request once a challenge was answered (from the first, for a registry known to want Basic).
+        self._authorization: str | None = None
+        if credentials is not None and tokens.wants_basic(self._endpoint.base_url, credentials.username):
+            self._authorization = credentials.basic()
         self._manifests: dict[str, bytes] = {}  # bodies a resolve had to GET already
         self.requests = 0
 
@@ -171,33 +175,36 @@ class RegistryClient:
             if response.status >= 400:
                 error = _status_error(response, self.url(path), await _limited_body(response))
                 raise type(error)(f"{OPEN_FAILED}: {error.text}", error.status)  # type: ignore[call-arg]
-            hasher, received, pending = hashlib.sha256(), 0, bytearray()
+            hasher, received = _Hasher(), 0
+            parts: list[bytes] = []
+            pending = 0
             try:
-                # Whatever the socket has is gathered into CHUNK-sized pieces: one content write per MiB, not
-                # one per 64 KiB read.
+                # Whatever the socket has is gathered into CHUNK-sized pieces: one content write per MiB, not one
+                # per 64 KiB read; each piece is hashed in a thread while the next one arrives.
                 async for chunk in response.content.iter_any():
                     received += len(chunk)
                     if received > descriptor.size:
                         raise DigestMismatch(f'failed commit on ref "{ref}": unexpected commit size {received}, '
                                              f"expected {descriptor.size}: failed precondition")
-                    hasher.update(chunk)
-                    pending += chunk
-                    if len(pending) >= 2 * CHUNK:
-                        out, pending = bytes(pending[:CHUNK]), pending[CHUNK:]
+                    if pending >= CHUNK:  # what came last is always kept back, for after the digest check
+                        out = b"".join(parts)
+                        parts, pending = [], 0
+                        await hasher.update(out)
                         yield out
-                while len(pending) > CHUNK:
-                    out, pending = bytes(pending[:CHUNK]), pending[CHUNK:]
-                    yield out
+                    parts.append(chunk)
+                    pending += len(chunk)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
                 raise NetworkFailure(f"failed to copy: {go_net_error(error, self._address)}") from None
-            actual = "sha256:" + hasher.hexdigest()
+            rest = b"".join(parts)
+            await hasher.update(rest)
+            actual = "sha256:" + await hasher.hexdigest()
             if received != descriptor.size:
                 raise DigestMismatch(f'failed commit on ref "{ref}": unexpected commit size {received}, '
                                      f"expected {descriptor.size}: failed precondition")
             if actual != descriptor.digest:
                 raise _commit_mismatch(ref, actual, descriptor.digest)
-            if pending:
-                yield bytes(pending)
+            if rest:
+                yield rest
 
     # -- requests and auth -----------------------------------------------------------------------
 
@@ -246,6 +253,7 @@ class RegistryClient:
                 message = server_message(body) or "unauthorized: authentication required"
                 raise AccessDenied(f"{ACCESS_DENIED}: server message: {message}")
             answered.add("basic")
+            self._tokens.saw_basic(self._endpoint.base_url, self._credentials.username)
             return self._credentials.basic()
         raise AccessDenied(f"{ACCESS_DENIED}: server message: {server_message(body) or 'authorization failed'}")
 
@@ -293,6 +301,32 @@ class RegistryClient:
         if len(body) > MAX_MANIFEST_BYTES:
             raise InvalidManifest(f"manifest at {url} is over the limit of {MAX_MANIFEST_BYTES} bytes")
         return body
+
+
+class _Hasher:
+    """SHA-256 of a blob computed in a worker thread (hashlib lets go of the GIL), one piece at a time: the
+    event loop goes on receiving while a piece is hashed."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._busy: asyncio.Future[None] | None = None
+
+    async def update(self, data: bytes) -> None:
+        """Start hashing `data` once the piece before it is done (pieces are hashed in order)."""
+        await self.settle()
+        if len(data) < _THREAD_HASH_BYTES:
+            self._hash.update(data)  # a thread's hand-off would cost more
+        else:
+            self._busy = asyncio.get_running_loop().run_in_executor(None, self._hash.update, data)
+
+    async def settle(self) -> None:
+        if self._busy is not None:
+            busy, self._busy = self._busy, None
+            await busy
+
+    async def hexdigest(self) -> str:
+        await self.settle()
+        return self._hash.hexdigest()
 
 
 def _manifest_media_type(header: str, body: bytes) -> str:
