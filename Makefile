@@ -72,6 +72,7 @@ bench: install
 	$(PY) bench/metadata.py
 	$(PY) bench/storage.py
 	$(PY) bench/pull.py
+	$(PY) bench/services.py
 
 clean:
 	rm -rf build $(VENV)

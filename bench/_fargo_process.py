@@ -27,8 +27,8 @@ SUBNETS = ["subnet-fargo-default-1a", "subnet-fargo-default-1b", "subnet-fargo-d
 class BenchFargo(FargoProcess):
     """`fargo up` on a free port with its own temp data dir, as a context manager that discards it all."""
 
-    def __init__(self, prefix: str = "fargo-bench-") -> None:
-        super().__init__(Path(tempfile.mkdtemp(prefix=prefix)), extra_args=["--log-level", "WARNING"],
+    def __init__(self, prefix: str = "fargo-bench-", extra_args: Sequence[str] = ()) -> None:
+        super().__init__(Path(tempfile.mkdtemp(prefix=prefix)), extra_args=["--log-level", "WARNING", *extra_args],
                          log_name="fargo-bench.log")
         # Subnet bridges are host-wide and named by subnet id; remove at the end only those we created.
         self._bridges_before = _fargo_bridges()

@@ -61,6 +61,9 @@ class Config:
     # `--insecure-registry HOST[:PORT]` (and FARGO_INSECURE_REGISTRIES, comma-separated): registries pulled
     # from over plain HTTP. A bare host means any of its ports. Loopback registries are plain HTTP anyway.
     insecure_registries: tuple[str, ...] = ()
+    # False with `--no-agent`: a control-plane replica beside another one on the same PostgreSQL database; it
+    # runs no agent and no containerd, and the tasks it creates go to the embedded agent of that other replica.
+    run_agent: bool = True
 
     @property
     def efs_data_root(self) -> Path:

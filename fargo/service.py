@@ -77,9 +77,42 @@ class Fargo:
         await asyncio.to_thread(self.store.migrate)
         await asyncio.to_thread(self.network.ensure_default)
         await asyncio.to_thread(self.efs.resume)
+        await self.registry.start()
+        if cfg.run_agent:
+            await self._start_agent()
+        else:
+            log.info("a control-plane replica (--no-agent): no agent, no containerd")
+        self._purge = asyncio.create_task(self._purge_stopped_tasks())
+        self.scheduler = ServiceScheduler(self.ctx, self.services, self.tasks, self.network,
+                                          leadership_for(cfg.database_url))
+        self.scheduler.start()
+        self._trim = asyncio.create_task(self._trim_memory())
+
+        ecs = EcsApi(self.ctx, self.tasks, self.services)
+        ec2 = Ec2Api(self.network)
+        edge = EdgeServer([ecs.service(), ec2.service(), EfsApi(self.efs).service(),
+                            EcrApi(self.ecr).service(), SecretsManagerApi(self.secrets).service(),
+                            SsmApi(self.secrets).service()], self._health)
+        # `fargo image pull` from the host: Fargo's own registry names go to the edge port, with a fresh token.
+        own = {*(self.agent.edge_hosts if self.agent else ()), ecr_host(cfg.account_id, cfg.region)}
+        access = RegistryAccess(plain_http=cfg.insecure_registries,
+                                endpoints={name: f"http://{cfg.listen_host}:{cfg.listen_port}" for name in own})
+        edge.add_routes(FargoRoutes(cfg.data_dir, self.runtime, self.tasks, self.agent, access=access,
+                                    credentials=lambda host: self._own_registry_login(host, own)).routes())
+        self._registry_proxy = RegistryProxy(self.registry.socket, self.ecr.tokens, self.ecr.pushes, self.ecr.names)
+        edge.add_routes(self._registry_proxy.routes())
+        self._runner = web.AppRunner(edge.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, cfg.listen_host, cfg.listen_port, reuse_address=True)
+        await site.start()
+        (cfg.data_dir / ENDPOINT_FILE).write_text(f"http://{cfg.listen}\n")
+        log.info("Fargo is serving on http://%s", cfg.listen)
+
+    async def _start_agent(self) -> None:
+        """containerd and the embedded agent, which long-polls this process's control plane."""
+        cfg = self.config
         address = await asyncio.to_thread(ensure_containerd, cfg.data_dir, cfg.containerd_address)
         self.runtime = await Containerd.connect(address, CONTAINERD_NAMESPACE)
-        await self.registry.start()
         log.info("containerd at %s (namespace %s)", address, CONTAINERD_NAMESPACE)
         settings = AgentSettings(
             data_dir=cfg.data_dir, region=cfg.region, vpc_cidr=cfg.network.cidr,
@@ -93,31 +126,6 @@ class Fargo:
         self.efs.on_change = gateway.network_changed  # so does a mount target's (group members change)
         self.agent = Agent(self.runtime, settings, gateway)
         await self.agent.start()
-        self._purge = asyncio.create_task(self._purge_stopped_tasks())
-        self.scheduler = ServiceScheduler(self.ctx, self.services, self.tasks, self.network,
-                                          leadership_for(cfg.database_url))
-        self.scheduler.start()
-        self._trim = asyncio.create_task(self._trim_memory())
-
-        ecs = EcsApi(self.ctx, self.tasks, self.services)
-        ec2 = Ec2Api(self.network)
-        edge = EdgeServer([ecs.service(), ec2.service(), EfsApi(self.efs).service(),
-                            EcrApi(self.ecr).service(), SecretsManagerApi(self.secrets).service(),
-                            SsmApi(self.secrets).service()], self._health)
-        # `fargo image pull` from the host: Fargo's own registry names go to the edge port, with a fresh token.
-        own = {*self.agent.edge_hosts, ecr_host(cfg.account_id, cfg.region)}
-        access = RegistryAccess(plain_http=cfg.insecure_registries,
-                                endpoints={name: f"http://{cfg.listen_host}:{cfg.listen_port}" for name in own})
-        edge.add_routes(FargoRoutes(cfg.data_dir, self.runtime, self.tasks, self.agent, access=access,
-                                    credentials=lambda host: self._own_registry_login(host, own)).routes())
-        self._registry_proxy = RegistryProxy(self.registry.socket, self.ecr.tokens, self.ecr.pushes, self.ecr.names)
-        edge.add_routes(self._registry_proxy.routes())
-        self._runner = web.AppRunner(edge.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, cfg.listen_host, cfg.listen_port, reuse_address=True)
-        await site.start()
-        (cfg.data_dir / ENDPOINT_FILE).write_text(f"http://{cfg.listen}\n")
-        log.info("Fargo is serving on http://%s", cfg.listen)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -158,16 +166,21 @@ class Fargo:
 
     async def _health(self) -> tuple[bool, dict]:
         detail: dict = {"controlPlane": "ok", "agent": "ok" if self.agent is not None else "absent"}
+        # which replica runs the service scheduler (on PostgreSQL one at a time; on SQLite always this one)
+        detail["scheduler"] = "leader" if self.scheduler is not None and self.scheduler.leading else "standby"
         ok = True
         try:
             await asyncio.to_thread(self._ping_store)
         except Exception as e:  # noqa: BLE001 - health reports any failure as not ready
             ok, detail["controlPlane"] = False, f"store: {e}"
-        try:
-            assert self.runtime is not None
-            detail["containerd"] = await self.runtime.version()
-        except Exception as e:  # noqa: BLE001
-            ok, detail["containerd"] = False, f"unavailable: {e}"
+        if self.config.run_agent:  # a `--no-agent` replica has no containerd
+            try:
+                assert self.runtime is not None
+                detail["containerd"] = await self.runtime.version()
+            except Exception as e:  # noqa: BLE001
+                ok, detail["containerd"] = False, f"unavailable: {e}"
+        else:
+            detail["containerd"] = "absent"
         if self.agent is not None and not self.agent.ready:
             ok, detail["agent"] = False, "not ready (starting, or its loop has ended)"
         # A registry being restarted makes pushes and pulls of Fargo's ECR wait, so Fargo is not ready then.

@@ -78,12 +78,13 @@ class FargoProcess:
                             aws_access_key_id="test", aws_secret_access_key="test")
 
 
-def discard_data_dir(data_dir: Path) -> None:
-    """Remove every trace of the Fargo that ran on `data_dir` (which must no longer be running)."""
+def discard_data_dir(data_dir: Path, task_ids: list[str] | None = None) -> None:
+    """Remove every trace of the Fargo that ran on `data_dir` (which must no longer be running); `task_ids`:
+    the tasks it ran when its store is not the SQLite file there (PostgreSQL)."""
     from fargo.runtime.containerd_daemon import ContainerdPaths, stop_containerd
 
     try:
-        task_ids = _task_ids(data_dir)
+        task_ids = _task_ids(data_dir) + list(task_ids or [])
         _kill_containers(ContainerdPaths.for_data_dir(data_dir).socket)
         stop_containerd(data_dir)
         _kill_shims_of(data_dir)

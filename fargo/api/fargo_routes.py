@@ -10,6 +10,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from typing import cast
 from pathlib import Path
 
 from aiohttp import web
@@ -35,22 +36,28 @@ CredentialsProvider = Callable[[str], "Credentials | None"]  # registry host -> 
 
 class FargoRoutes:
     """`credentials` gives the credentials of a registry host (Fargo's own registry) when a pull brings none;
-    `access` how to reach registries from the host (plain-HTTP hosts, Fargo's own names mapped to the edge port)."""
+    `access` how to reach registries from the host (plain-HTTP hosts, Fargo's own names mapped to the edge port).
+    A `--no-agent` replica has no runtime and no agent: its image and task-output routes say so."""
 
-    def __init__(self, data_dir: Path, runtime: Containerd, tasks: Tasks, agent: Agent, *,
+    def __init__(self, data_dir: Path, runtime: Containerd | None, tasks: Tasks, agent: Agent | None, *,
                  credentials: CredentialsProvider | None = None, access: RegistryAccess | None = None) -> None:
-        self.data_dir, self.runtime, self.tasks, self.agent = data_dir, runtime, tasks, agent
+        self.data_dir, self.tasks = data_dir, tasks
+        self.has_agent = runtime is not None and agent is not None
+        self.runtime, self.agent = cast(Containerd, runtime), cast(Agent, agent)  # routed to only when has_agent
         self.credentials = credentials or (lambda _host: None)
         self.access = access
 
     def routes(self) -> list[web.RouteDef]:
+        spot = web.post("/_fargo/spot/interrupt", self.interrupt_spot)
+        if not self.has_agent:
+            return [web.route("*", "/_fargo/images{rest:.*}", _no_agent),
+                    web.get("/_fargo/tasks/{task_id}/logs", _no_agent), spot]
         return [web.get("/_fargo/images", self.list_images),
                 web.post("/_fargo/images", self.import_image),
                 web.delete("/_fargo/images", self.remove_images),
                 web.post("/_fargo/images/pull", self.pull_image),
                 web.post("/_fargo/images/prune", self.prune_images),
-                web.get("/_fargo/tasks/{task_id}/logs", self.task_logs),
-                web.post("/_fargo/spot/interrupt", self.interrupt_spot)]
+                web.get("/_fargo/tasks/{task_id}/logs", self.task_logs), spot]
 
     async def interrupt_spot(self, request: web.Request) -> web.Response:
         """Interrupt FARGATE_SPOT tasks as AWS does. Body: {"cluster"?, "service"?, "count"? | "fraction"?}."""
@@ -192,6 +199,11 @@ class FargoRoutes:
                     data = f.read(MAX_LOG_CHUNK)
             out.append({"name": name, "output": data.decode(errors="replace"), "offset": offset + len(data)})
         return web.json_response({"lastStatus": task["lastStatus"], "containers": out})
+
+
+async def _no_agent(_request: web.Request) -> web.Response:
+    return json_error(409, "this Fargo runs no agent (fargo up --no-agent): images and task output are on the "
+                           "replica that runs the agent")
 
 
 async def _send_line(response: web.StreamResponse, document: dict) -> None:

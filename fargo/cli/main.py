@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
                     help="a registry to pull from over plain HTTP (no TLS); repeatable; a bare HOST means any port "
                          "(also FARGO_INSECURE_REGISTRIES, comma-separated)")
+    up.add_argument("--no-agent", action="store_true",
+                    help="a control-plane replica only: the APIs and the service scheduler (one replica leads), "
+                         "no agent and no containerd; needs --database on the PostgreSQL of a replica that runs "
+                         "the agent, which runs the tasks")
     up.add_argument("--log-level", default="INFO")
 
     image = sub.add_parser("image", help="images in Fargo's containerd namespace")

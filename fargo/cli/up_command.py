@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 from fargo import process_memory
@@ -13,6 +14,10 @@ from fargo.config import Config
 
 
 def run_up(args: argparse.Namespace) -> int:
+    if args.no_agent and not (args.database or "").startswith("postgresql"):
+        print("fargo up --no-agent: needs --database postgresql://..., the database of a replica that runs the "
+              "agent", file=sys.stderr)
+        return 2
     process_memory.limit_arenas()  # before any thread exists
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
@@ -20,7 +25,7 @@ def run_up(args: argparse.Namespace) -> int:
     config = Config(data_dir=Path(args.data_dir), listen=args.listen, database=args.database,
                     containerd_address=args.containerd_address, latest_platform=args.latest_platform,
                     account_id=args.account_id, region=args.region, dns_upstreams=tuple(args.dns_upstream),
-                    network_prefix=args.network_prefix,
+                    network_prefix=args.network_prefix, run_agent=not args.no_agent,
                     efs_root=Path(args.efs_root).resolve() if args.efs_root else None,
                     insecure_registries=tuple(args.insecure_registry) + _env_list("FARGO_INSECURE_REGISTRIES"))
     return asyncio.run(_serve(config))

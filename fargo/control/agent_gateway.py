@@ -21,9 +21,11 @@ from fargo.protocol.messages import (AgentHello, AssignmentBatch, Lease, ReportA
 log = logging.getLogger("fargo.control")
 
 LEASE_SECONDS = 30.0
-# Another replica's changes ring no bell here: a waiting agent looks at the store this often as well
-# (5 s: one replica today; each look costs a thread hop and a query, the idle CPU of a quiet Fargo).
+# Another replica's changes ring no bell here: a waiting agent looks at the store this often as well. On
+# SQLite one process owns the store, so 5 s (each look costs a thread hop and a query, the idle CPU of a
+# quiet Fargo); on PostgreSQL a `--no-agent` replica's RunTask and StopTask reach the agent within 1 s.
 STORE_POLL_SECONDS = 5.0
+SHARED_STORE_POLL_SECONDS = 1.0
 
 
 class AgentNetworks(Protocol):
@@ -36,10 +38,13 @@ class AgentNetworks(Protocol):
 
 class InProcessControlPlane(ControlPlane):
     def __init__(self, ctx: ControlContext, tasks: Tasks, network: AgentNetworks,
-                 poll_seconds: float = STORE_POLL_SECONDS) -> None:
+                 poll_seconds: float | None = None) -> None:
         self.ctx = ctx
         self.tasks = tasks
         self.network = network
+        if poll_seconds is None:
+            shared = not ctx.config.database_url.startswith("sqlite")
+            poll_seconds = SHARED_STORE_POLL_SECONDS if shared else STORE_POLL_SECONDS
         self.poll_seconds = poll_seconds
         self._loop = asyncio.get_running_loop()
         self._networks_sent: dict[str, list[VpcPolicy]] = {}  # by agent: the policies of its last batch

@@ -204,6 +204,33 @@ def test_the_aws_cli_drives_a_service_and_its_waiters(runner_fargo: FargoProcess
            "Service not found." in err
 
 
+def test_a_rolling_update_waits_for_healthy_tasks_and_replaces_unhealthy_ones(ecs) -> None:  # noqa: ANN001
+    def definition(check: str) -> str:
+        container = {"name": "app", "image": TEST_IMAGE, "command": ["sleep", "3600"], "stopTimeout": 2,
+                     "healthCheck": {"command": ["CMD-SHELL", check], "interval": 5, "timeout": 2, "retries": 1}}
+        return ecs.register_task_definition(
+            family="svc-checked", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256",
+            memory="512", containerDefinitions=[container])["taskDefinition"]["taskDefinitionArn"]
+
+    healthy, sick = definition("true"), definition("exit 1")
+    first = create(ecs, "checked", healthy, 2)["deployments"][0]["id"]
+    s = wait_completed(ecs, "checked")  # completes only once its tasks are HEALTHY
+    assert {t["healthStatus"] for t in service_tasks(ecs, "checked")} == {"HEALTHY"}
+    assert s["deployments"][0]["id"] == first
+    old = {t["taskArn"] for t in service_tasks(ecs, "checked")}
+    ecs.update_service(service="checked", taskDefinition=sick)
+    # The new tasks fail their checks: they are replaced, and the healthy old ones stay (minimum 100 %).
+    wait_until(lambda: any("failed container health checks." in m for m in messages(ecs, "checked")),
+               timeout=90, what="a health-check failure event")
+    assert old <= {t["taskArn"] for t in service_tasks(ecs, "checked")}
+    assert describe(ecs, "checked")["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    replaced = [t for t in ecs.describe_tasks(tasks=ecs.list_tasks(serviceName="checked", desiredStatus="STOPPED")
+                                              ["taskArns"])["tasks"]]
+    assert replaced and {t["stoppedReason"] for t in replaced} == {"Task failed container health checks"}
+    ecs.update_service(service="checked", desiredCount=0)
+    ecs.delete_service(service="checked")
+
+
 def test_a_service_replaces_its_interrupted_spot_tasks(runner_fargo: FargoProcess, ecs) -> None:  # noqa: ANN001
     ecs.create_cluster(clusterName="svc-spot", capacityProviders=["FARGATE", "FARGATE_SPOT"])
     td = register(ecs, "svc-spot")

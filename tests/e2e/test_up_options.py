@@ -1,11 +1,12 @@
 """`fargo up` options a user sets once: account, region and what LATEST means."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import boto3
 
-from tests.e2e.conftest import FargoProcess, free_port, import_test_image, wait_for_task
+from tests.e2e.conftest import FARGO, REPO, FargoProcess, free_port, import_test_image, wait_for_task
 
 
 def test_account_region_and_latest_platform_options(fresh_fargo_dir: Path) -> None:
@@ -35,3 +36,9 @@ def test_account_region_and_latest_platform_options(fresh_fargo_dir: Path) -> No
         assert dns.endswith(".eu-west-1.compute.internal")
     finally:
         f.stop()
+
+
+def test_a_replica_without_an_agent_needs_a_postgresql_database(tmp_path: Path) -> None:
+    out = subprocess.run(FARGO + ["up", "--no-agent", "--data-dir", str(tmp_path)], capture_output=True, text=True,
+                         cwd=REPO, timeout=30)
+    assert out.returncode == 2 and "needs --database postgresql://" in out.stderr

@@ -60,6 +60,7 @@ class ServiceScheduler:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._health_checks: dict[str, bool] = {}  # task definition ARN -> has an essential health check
+        self.leading = False  # as of the last pass: this replica holds the leadership (health reports it)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -84,15 +85,14 @@ class ServiceScheduler:
         self._wake.set()
 
     async def _run(self) -> None:
-        leading = False
         while True:
             self._wake.clear()
             try:
                 now_leading = await asyncio.to_thread(self.leadership.holds)
-                if now_leading != leading:
+                if now_leading != self.leading:
                     log.info("service scheduler %s", "leading" if now_leading else "standing by")
-                    leading = now_leading
-                if leading:
+                    self.leading = now_leading
+                if self.leading:
                     await self.run_pass()
             except Exception:  # noqa: BLE001 - the next pass tries again
                 log.exception("service scheduler pass failed")
