@@ -235,6 +235,8 @@ def test_a_task_stopped_during_a_pull_stops_at_once(runner_fargo: FargoProcess, 
         assert task["stopCode"] == "UserInitiated" and task["stoppedReason"] == "changed my mind"
         assert host_leftovers(arn.rsplit("/", 1)[-1]) == []
     finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept of `hold`
         listener.close()
         for conn in held:
             conn.close()
