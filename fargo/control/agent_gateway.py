@@ -81,6 +81,8 @@ class InProcessControlPlane(ControlPlane):
             await self.tasks.changes.changed(changed)
         if outcome.stopped:
             self.tasks.notify_stopped(outcome.stopped)
+        if outcome.service_tasks_changed:
+            self.tasks.notify_service_tasks_changed()
         return ReportAck(acked=dict(outcome.acked))
 
     def network_changed(self) -> None:

@@ -117,6 +117,8 @@ class MergeOutcome:
     desired_changed: set[str] = field(default_factory=set)
     # documents (with the private part) of tasks that reached STOPPED in this call
     stopped: list[dict] = field(default_factory=list)
+    # a service's task changed its status or health: its scheduler looks again at once
+    service_tasks_changed: bool = False
 
 
 def merge_reports(store: Store, reports: list[TaskReport]) -> MergeOutcome:
@@ -135,9 +137,13 @@ def merge_reports(store: Store, reports: list[TaskReport]) -> MergeOutcome:
                 outcome.acked[arn] = max(report.seq, outcome.acked.get(arn, 0))
                 continue
             was_stopped = record.doc["lastStatus"] == TaskState.STOPPED.value
+            seen = (record.doc["lastStatus"], record.doc.get("healthStatus"))
             if apply_report(record.doc, report, applied_seq=record.report_seq):
                 record.report_seq = report.seq
                 applied.add(arn)
+                if str(record.doc.get("group", "")).startswith("service:") and \
+                        seen != (record.doc["lastStatus"], record.doc.get("healthStatus")):
+                    outcome.service_tasks_changed = True
                 if not was_stopped and record.doc["lastStatus"] == TaskState.STOPPED.value:
                     w.release_ip(arn)
                     outcome.stopped.append(record.doc)

@@ -82,6 +82,8 @@ class Tasks:
         self.agent_id = agent_id  # the agent new tasks go to (one for now: placement comes later)
         self.changes = AssignmentChanges()  # rung when this process changes an agent's desired set
         self.on_stopped: list[Callable[[dict], None]] = []  # called with the public document
+        # called when a service's task changed status or health (reached RUNNING, became HEALTHY, ...)
+        self.on_service_tasks_changed: list[Callable[[], None]] = []
         self.services: ServiceTasks | None = None  # ListTasks by serviceName asks the services (set by service.py)
 
     def handlers(self) -> dict:
@@ -104,6 +106,13 @@ class Tasks:
                     hook(public)
                 except Exception:  # noqa: BLE001 - one listener's bug must not lose the others' news
                     log.exception("on_stopped hook failed for %s", doc["taskArn"])
+
+    def notify_service_tasks_changed(self) -> None:
+        for hook in self.on_service_tasks_changed:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - as above
+                log.exception("on_service_tasks_changed hook failed")
 
     def definition_for_run(self, ref: str) -> dict:
         """The ACTIVE task definition `ref` names, or the error RunTask gives (CreateService checks so too)."""

@@ -71,6 +71,8 @@ class ServiceScheduler:
             loop.call_soon_threadsafe(self._wake.set)
         self.services.on_change = wake_from_any_thread
         self.tasks.on_stopped.append(lambda _doc: self._wake.set())
+        # A task reaching RUNNING or HEALTHY changes the counts and may complete a deployment: look at once.
+        self.tasks.on_service_tasks_changed.append(self._wake.set)
 
     async def stop(self) -> None:
         if self._loop_task is not None:
