@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from fargo.agent.agent import Agent, AgentSettings
-from fargo.agent.execution.registry_hosts import ecr_host
+from fargo.agent.execution.registry_hosts import ecr_host, edge_host_names
 from fargo.api.ec2 import Ec2Api
 from fargo.api.ecr import EcrApi
 from fargo.api.ecs import EcsApi
@@ -94,7 +94,7 @@ class Fargo:
                             EcrApi(self.ecr).service(), SecretsManagerApi(self.secrets).service(),
                             SsmApi(self.secrets).service()], self._health)
         # `fargo image pull` from the host: Fargo's own registry names go to the edge port, with a fresh token.
-        own = {*(self.agent.edge_hosts if self.agent else ()), ecr_host(cfg.account_id, cfg.region)}
+        own = edge_host_names(cfg.listen_host, cfg.listen_port) | {ecr_host(cfg.account_id, cfg.region)}
         access = RegistryAccess(plain_http=cfg.insecure_registries,
                                 endpoints={name: f"http://{cfg.listen_host}:{cfg.listen_port}" for name in own})
         edge.add_routes(FargoRoutes(cfg.data_dir, self.runtime, self.tasks, self.agent, access=access,
@@ -145,7 +145,7 @@ class Fargo:
         await self.registry.stop()
         self.store.close()
 
-    def _own_registry_login(self, host: str, own: set[str]) -> Credentials | None:
+    def _own_registry_login(self, host: str, own: frozenset[str]) -> Credentials | None:
         if host not in own:
             return None
         return Credentials("AWS", self.ecr.tokens.issue().password)

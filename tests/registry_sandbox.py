@@ -7,16 +7,16 @@ are in 198.18.0.0/15 (RFC 2544, benchmarking: never on the internet), and nothin
 """
 from __future__ import annotations
 
-import crypt  # bcrypt through the system's libxcrypt: the only hash distribution's htpasswd reads
 import shutil
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
-import warnings
 import zlib
 from pathlib import Path
+
+from tests.integration.docker_registry import bcrypt_hash
 
 PORT = 5000
 
@@ -64,9 +64,7 @@ class RegistrySandbox:
         config = self.dir / "config.yml"
         auth = ""
         if self.users:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                lines = [f"{u}:{crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH))}" for u, p in self.users.items()]
+            lines = [f"{u}:{bcrypt_hash(p)}" for u, p in self.users.items()]
             (self.dir / "htpasswd").write_text("\n".join(lines) + "\n")
             auth = f"auth:\n  htpasswd:\n    realm: test-registry\n    path: {self.dir / 'htpasswd'}\n"
         config.write_text(

@@ -21,6 +21,7 @@ from fargo.agent import host_claims, host_scan
 from fargo.agent.agent_state import AgentState
 from fargo.agent.backoff import Backoff
 from fargo.agent.engine.runner import EngineTimeouts, TaskRunner
+from fargo.agent.execution.registry_hosts import edge_host_names
 from fargo.agent.hooks import build_hooks
 from fargo.agent.hooks.base import HostFacilities, TaskHook
 from fargo.agent.outbox import Outbox
@@ -266,11 +267,7 @@ class Agent:
 
     @property
     def edge_hosts(self) -> frozenset[str]:
-        host, port = self.edge_address
-        names = {f"{host}:{port}"}
-        if host in ("127.0.0.1", "localhost", "0.0.0.0"):
-            names |= {f"127.0.0.1:{port}", f"localhost:{port}"}
-        return frozenset(names)
+        return edge_host_names(*self.edge_address)
 
     def live_vpc_ids(self) -> set[str]:
         """The VPCs of every task this agent knows: reconcile keeps their routers, even before a resumed

@@ -153,6 +153,24 @@ def test_an_image_index_is_resolved_to_linux_amd64(runner_fargo: FargoProcess, r
                                      "image Manifest does not contain descriptor matching platform 'linux/amd64'.")
 
 
+def test_concurrent_tasks_of_one_image_share_one_download(runner_fargo: FargoProcess, registry: RegistrySandbox,
+                                                          credentials: str, tmp_path: Path) -> None:
+    write_layered_archive(tmp_path / "shared", "private/shared:v1", [65536], seed=uuid.uuid4().int % 2**32)
+    digest = registry.push(f"oci-archive:{tmp_path / 'shared'}", "private/shared", "v1")
+    ecs = runner_fargo.client("ecs")
+    td = register(ecs, "shared-pull", {"name": "app", "image": f"{registry.address}/private/shared:v1",
+                                       "command": ["true"],
+                                       "repositoryCredentials": {"credentialsParameter": credentials}},
+                  executionRoleArn=ROLE)
+    before = _blob_gets(registry)
+    out = ecs.run_task(taskDefinition=td, launchType="FARGATE", networkConfiguration=PUBLIC, count=3)
+    tasks = [wait_for_task(ecs, t["taskArn"], "STOPPED", 90) for t in out["tasks"]]
+    assert {t["containers"][0].get("exitCode") for t in tasks} == {0}
+    assert {t["containers"][0]["imageDigest"] for t in tasks} == {digest}
+    # Its config and two layers (busybox's may be cached already) were fetched once for the three tasks.
+    assert 2 <= _blob_gets(registry) - before <= 3
+
+
 def test_a_subnet_with_no_way_out_cannot_reach_an_internet_registry(runner_fargo: FargoProcess,
                                                                      registry: RegistrySandbox, credentials: str) -> None:
     ecs = runner_fargo.client("ecs")
@@ -167,6 +185,7 @@ def test_a_subnet_with_no_way_out_cannot_reach_an_internet_registry(runner_fargo
         f"CannotPullContainerError: pull image manifest has been retried {attempts} time(s): failed to resolve ref "
         f"{image}: failed to do request: Head \"http://{registry.address}/v2/private/busybox/manifests/v1\": "
         f"dial tcp {registry.address}: i/o timeout")
+    assert host_leftovers(task["taskArn"].rsplit("/", 1)[-1]) == []
     # 1.3.0 pulled from the host, not the task ENI: the same subnet reaches the registry.
     task, output = _stopped(runner_fargo, td, platformVersion="1.3.0")
     assert output.strip() == "" and task["containers"][0].get("exitCode") == 0, task.get("stoppedReason")
@@ -260,3 +279,6 @@ def test_fargo_image_pull_shows_progress_and_the_cache_is_managed(runner_fargo: 
     listed = subprocess.run([*fargo, "image", "ls", "--endpoint", runner_fargo.endpoint], capture_output=True,
                             text=True, check=True).stdout
     assert ref not in listed
+    pruned = subprocess.run([*fargo, "image", "prune", "--endpoint", runner_fargo.endpoint], capture_output=True,
+                            text=True)
+    assert pruned.returncode == 0, pruned.stderr

@@ -179,6 +179,21 @@ def test_the_circuit_breaker_fails_a_deployment_and_rolls_back_to_the_last_compl
     ecs.get_waiter("services_inactive").wait(services=["cb", "cb-stuck"], WaiterConfig=FAST)
 
 
+def test_tasks_that_keep_failing_to_start_are_throttled(ecs) -> None:  # noqa: ANN001
+    bad = register(ecs, "svc-throttled", ["/no/such/binary"])
+    create(ecs, "throttled", bad, 1)  # no circuit breaker: it retries for ever, ever more slowly
+    unable = ("(service throttled) is unable to consistently start tasks successfully. For more information, see "
+              "the Troubleshooting section of the Amazon ECS Developer Guide.")
+    wait_until(lambda: unable in messages(ecs, "throttled"), 60, "the throttle event")
+    started = len(ecs.list_tasks(serviceName="throttled", desiredStatus="STOPPED")["taskArns"])
+    assert started >= 3  # the first failures are retried at once; then the scheduler waits (30 s, doubling)
+    time.sleep(5)
+    assert len(ecs.list_tasks(serviceName="throttled", desiredStatus="STOPPED")["taskArns"]) == started
+    assert service_tasks(ecs, "throttled") == []
+    assert describe(ecs, "throttled")["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    ecs.delete_service(service="throttled", force=True)
+
+
 def test_the_aws_cli_drives_a_service_and_its_waiters(runner_fargo: FargoProcess, ecs) -> None:  # noqa: ANN001
     td = register(ecs, "svc-cli")
     f = runner_fargo

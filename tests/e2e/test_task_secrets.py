@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.conftest import FargoProcess, wait_for_task
-from tests.e2e.test_tasks import logs, register, run
+from tests.e2e.test_tasks import host_leftovers, logs, register, run
 
 ROLE = "arn:aws:iam::000000000000:role/ecsTaskExecutionRole"
 REGION, ACCOUNT = "us-east-1", "000000000000"
@@ -114,6 +114,7 @@ def test_a_missing_secret_stops_the_task_with_fargates_text(runner_fargo: FargoP
         f"secret {arn} from secrets manager: ResourceNotFoundException: Secrets Manager can't find the "
         "specified secret.")
     assert "pullStartedAt" not in task  # secrets come before any pull
+    assert host_leftovers(task["taskArn"].rsplit("/", 1)[-1]) == []
 
 
 def test_a_secret_marked_for_deletion_stops_the_task(runner_fargo: FargoProcess) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 
+from fargo.runtime.registry.errors import go_net_error
+
 # Each call's deadline and how many times a network failure is tried (Fargate's texts show up to 5).
 CALL_TIMEOUT_SECONDS = float(os.environ.get("FARGO_PULL_TIMEOUT_SECONDS", 10))
 CALL_ATTEMPTS = int(os.environ.get("FARGO_PULL_ATTEMPTS", 5))
@@ -63,7 +65,8 @@ async def call(endpoint: ServiceEndpoint, service: str, operation: str, body: di
 
 async def _post(endpoint: ServiceEndpoint, service: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
     headers = {"X-Amz-Target": f"{_TARGETS[service]}.{operation}", "Content-Type": "application/x-amz-json-1.1"}
-    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_SECONDS)
+    # A dial that times out is Go's `i/o timeout`; an answer that never comes, `timeout awaiting response headers`.
+    timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_SECONDS, sock_connect=CALL_TIMEOUT_SECONDS)
     try:
         async with aiohttp.ClientSession(connector=endpoint.connector(), timeout=timeout) as session:
             async with session.post(endpoint.url, data=json.dumps(body), headers=headers) as response:
@@ -71,7 +74,7 @@ async def _post(endpoint: ServiceEndpoint, service: str, operation: str, body: d
                 status = response.status
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
         raise CallFailed(f'RequestError: send request failed caused by: Post "{endpoint.shown_url(service)}": '
-                         f"{network_failure(endpoint.url, e)}", 1, network=True) from None
+                         f"{go_net_error(e, _address(endpoint.url))}", 1, network=True) from None
     try:
         answer = json.loads(payload or b"{}")
     except ValueError:
@@ -85,14 +88,7 @@ async def _post(endpoint: ServiceEndpoint, service: str, operation: str, body: d
     raise CallFailed(f"{code}: {message}" if message else f"{code}: ", 1, network=status >= 500, code=code)
 
 
-def network_failure(url: str, error: BaseException) -> str:
-    """Go's words for a failed dial: `dial tcp <ip>:<port>: i/o timeout` or `...: connect: connection refused`."""
-    target = url.split("//", 1)[-1].split("/", 1)[0]
-    if isinstance(error, asyncio.TimeoutError) or "timeout" in str(error).lower():
-        return f"dial tcp {target}: i/o timeout"
-    inner = getattr(error, "os_error", None) or error
-    if isinstance(inner, ConnectionRefusedError) or "refused" in str(inner).lower():
-        return f"dial tcp {target}: connect: connection refused"
-    if isinstance(inner, OSError) and inner.strerror:
-        return f"dial tcp {target}: connect: {inner.strerror.lower()}"
-    return f"dial tcp {target}: {inner}"
+def _address(url: str) -> str:
+    """host:port of a URL, as Go's net errors name what was dialed."""
+    host = url.split("//", 1)[-1].split("/", 1)[0]
+    return host if ":" in host else f"{host}:{443 if url.startswith('https') else 80}"

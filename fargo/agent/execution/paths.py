@@ -12,9 +12,7 @@ import aiohttp
 
 from fargo.agent.execution.aws_calls import ServiceEndpoint
 from fargo.network.ipam import endpoint_ip
-from fargo.network.names import netns_name, netns_path
 from fargo.network.task_dialer import TaskDialer
-from fargo.network.vpc_resolver import resolver_address
 from fargo.platform import PlatformVersion
 from fargo.protocol.messages import EniPlan
 
@@ -32,7 +30,7 @@ class ExecutionPath:
 def execution_path(platform: PlatformVersion, task_id: str, eni: EniPlan, *, network_prefix: str, region: str,
                    edge: tuple[str, int]) -> ExecutionPath:
     if platform.execution_over_task_eni:
-        dialer = TaskDialer(netns_path(netns_name(task_id, network_prefix)), resolver_address(eni.vpc_cidr))
+        dialer = TaskDialer.for_task(task_id, eni, network_prefix)
         endpoint = endpoint_ip(eni.vpc_cidr)
         return ExecutionPath(ServiceEndpoint(f"http://{endpoint}/", region, dialer.connector), f"{endpoint}:80",
                              dialer.connector, True)

@@ -18,6 +18,19 @@ def ecr_host(account_id: str, region: str) -> str:
     return f"{account_id}.dkr.ecr.{region}.amazonaws.com"
 
 
+def edge_host_names(host: str, port: int) -> frozenset[str]:
+    """The `host:port` names of the edge port; a loopback or wildcard listen is reached as either loopback name."""
+    names = {f"{host}:{port}"}
+    if host in ("127.0.0.1", "localhost", "0.0.0.0"):
+        names |= {f"127.0.0.1:{port}", f"localhost:{port}"}
+    return frozenset(names)
+
+
+def fargo_registry_names(names: FargoRegistryNames) -> frozenset[str]:
+    """Every registry host name that means Fargo's own registry."""
+    return names.edge_hosts | {ecr_host(names.account_id, names.region)}
+
+
 def registry_host(image: str) -> str:
     """The registry part of an image reference ("docker.io" for Docker Hub names); "" if it is not one."""
     try:
@@ -27,5 +40,4 @@ def registry_host(image: str) -> str:
 
 
 def is_fargo_registry(image: str, names: FargoRegistryNames) -> bool:
-    host = registry_host(image)
-    return host in names.edge_hosts or host == ecr_host(names.account_id, names.region)
+    return registry_host(image) in fargo_registry_names(names)

@@ -193,6 +193,12 @@ class HostFacilities(Protocol):
     def oom_seen(self, runtime_id: str) -> bool: ...
 
 
+def resumed_past_pending(task: TaskContext) -> bool:
+    """The task is being picked up after an agent restart with its containers made already: PENDING's work
+    (pulls, secrets) was done by the previous agent and must not be redone or fail the task now."""
+    return task.report().known_status in ("ACTIVATING", "RUNNING")
+
+
 class TaskHook:
     """A feature around a task. Subclasses override what they need; every method defaults to nothing."""
 

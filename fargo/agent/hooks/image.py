@@ -14,8 +14,9 @@ import logging
 
 from fargo import clock
 from fargo.agent.execution.paths import ExecutionPath, execution_path
-from fargo.agent.execution.registry_hosts import ecr_host
-from fargo.agent.hooks.base import ContainerRun, HookPhase, TaskCannotStart, TaskContext, TaskHook
+from fargo.agent.execution.registry_hosts import fargo_registry_names
+from fargo.agent.hooks.base import (ContainerRun, HookPhase, TaskCannotStart, TaskContext, TaskHook,
+                                    resumed_past_pending)
 from fargo.protocol import stop_reasons as reasons
 from fargo.runtime.errors import ContainerRuntimeError, ImageNotFound
 from fargo.runtime.image_pull import PullFailed
@@ -23,7 +24,6 @@ from fargo.runtime.records import ImageConfig
 from fargo.runtime.registry import Credentials, RegistryAccess
 
 log = logging.getLogger(__name__)
-_PAST_PENDING = frozenset({"ACTIVATING", "RUNNING"})
 # runtimePlatform.cpuArchitecture -> the OCI architecture pulled (Fargate's default is X86_64).
 _ARCHITECTURES = {"X86_64": "amd64", "ARM64": "arm64"}
 
@@ -35,7 +35,7 @@ class ImageHook(TaskHook):
     async def prestart(self, task: TaskContext) -> None:
         started = clock.now()
         path: ExecutionPath | None = None
-        if task.report().known_status not in _PAST_PENDING:
+        if not resumed_past_pending(task):
             path = execution_path(task.platform, task.task_id, task.assignment.eni,
                                   network_prefix=self.host.network_prefix, region=self.host.region,
                                   edge=self.host.edge_address)
@@ -84,13 +84,13 @@ class ImageHook(TaskHook):
             raise TaskCannotStart(reasons.cannot_pull(e.message)) from None
 
     def _access(self, task: TaskContext, path: ExecutionPath) -> RegistryAccess:
-        own = {*self.host.edge_hosts, ecr_host(self.host.account_id, self.host.region)}
         eni = task.assignment.eni
         # Tasks share a download only when their network reaches what the other's does: same subnet and way out.
         network = (f"{eni.subnet_id}/{'public' if eni.assign_public_ip else 'private'}" if path.over_task_eni
                    else "host")
         return RegistryAccess(plain_http=self.host.insecure_registries,
-                              endpoints={name: f"http://{path.registry_endpoint}" for name in own},
+                              endpoints={name: f"http://{path.registry_endpoint}"
+                                         for name in fargo_registry_names(self.host)},
                               connector=path.connector, network=network)
 
 

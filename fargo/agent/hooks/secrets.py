@@ -15,11 +15,10 @@ from fargo.agent.execution.paths import execution_path
 from fargo.agent.execution.registry_hosts import is_fargo_registry
 from fargo.agent.execution.retrieval import EcrAuthorization, RetrievalFailed, fetch_values, registry_credentials
 from fargo.agent.hooks.base import (ContainerRun, ContainerSpecContribution, HookPhase, HostFacilities,
-                                    TaskCannotStart, TaskContext, TaskHook)
+                                    TaskCannotStart, TaskContext, TaskHook, resumed_past_pending)
 from fargo.protocol import stop_reasons as reasons
 
 log = logging.getLogger(__name__)
-_PAST_PENDING = frozenset({"ACTIVATING", "RUNNING"})
 
 
 class SecretsHook(TaskHook):
@@ -40,7 +39,7 @@ class SecretsHook(TaskHook):
         try:
             await self._fetch(task, wanted, path.api)
         except RetrievalFailed as failed:
-            if task.report().known_status in _PAST_PENDING:
+            if resumed_past_pending(task):
                 # Resumed after an agent restart: the containers hold their values already.
                 log.warning("task %s: execution resources not fetched again: %s", task.task_id, failed.step)
                 return

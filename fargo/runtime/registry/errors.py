@@ -69,6 +69,9 @@ def request_failed(method: str, url: str, error: BaseException, address: str) ->
 def go_net_error(error: BaseException, address: str) -> str:
     """How Go's net package words this failure to dial (or read from) `address` (host:port)."""
     if isinstance(error, aiohttp.ClientConnectorDNSError):
+        asked = str(error.os_error or "")
+        if asked.startswith("lookup "):  # the task dialer's lookup names the resolver it asked, as Go does
+            return f"dial tcp: {asked}"
         return f"dial tcp: lookup {address.rpartition(':')[0] or address}: no such host"
     if isinstance(error, aiohttp.ConnectionTimeoutError):
         return f"dial tcp {address}: i/o timeout"
