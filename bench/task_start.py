@@ -176,10 +176,11 @@ def concurrent_fargo(fargo: BenchFargo, n: int, poll_s: float, launched: list[st
     gate.wait()
     for w in workers:
         w.join()
-    launched.extend(arn for reply in replies for arn in reply)
+    mine = [arn for reply in replies for arn in reply]
+    launched.extend(mine)
     if errors:
         raise errors[0]
-    launches = {arn: Launch(arn, sent) for arn in launched}
+    launches = {arn: Launch(arn, sent) for arn in mine}
     ecs = clients[0]
     for arn, at in wait_for(ecs, launches, "RUNNING", poll_s, BATCH_TIMEOUT_S).items():
         launches[arn].running_at = at
@@ -195,23 +196,23 @@ def ctr(sock: Path, *args: str) -> list[str]:
     return ["ctr", "-a", str(sock), "-n", CTR_NAMESPACE, *args]
 
 
-def sequential_ctr_run_rm(sock: Path, n: int) -> list[float]:
+def sequential_ctr_run_rm(sock: Path, n: int, first: int = 0) -> list[float]:
     """Wall time of `ctr run --rm IMAGE ID true`: create, start, exit, delete."""
     times = []
-    for i in range(n):
+    for i in range(first, first + n):
         t0 = time.perf_counter()
         subprocess.run(ctr(sock, "run", "--rm", IMAGE, f"bench-rm-{i}", "true"), check=True, capture_output=True)
         times.append(time.perf_counter() - t0)
     return times
 
 
-def sequential_ctr_run_detached(sock: Path, n: int, seccomp: bool = False) -> list[float]:
+def sequential_ctr_run_detached(sock: Path, n: int, seccomp: bool = False, first: int = 0) -> list[float]:
     """Wall time of `ctr run -d IMAGE ID sleep 3600` (it returns once the task has started), then kill + delete.
 
     `seccomp` adds containerd's default seccomp profile, as Fargo (like Fargate) applies Docker's default one.
     """
     times = []
-    for i in range(n):
+    for i in range(first, first + n):
         cid = f"bench-d{'s' if seccomp else ''}-{i}"
         t0 = time.perf_counter()
         subprocess.run(ctr(sock, "run", "-d", *(["--seccomp"] if seccomp else []), IMAGE, cid, "sleep", "3600"),
@@ -222,9 +223,9 @@ def sequential_ctr_run_detached(sock: Path, n: int, seccomp: bool = False) -> li
     return times
 
 
-def concurrent_ctr_run_detached(sock: Path, n: int) -> float:
+def concurrent_ctr_run_detached(sock: Path, n: int, batch: int = 0) -> float:
     """`ctr run -d` of n containers fired at once; seconds until every one has returned (its task started)."""
-    ids = [f"bench-c-{i}" for i in range(n)]
+    ids = [f"bench-c{batch}-{i}" for i in range(n)]
     t0 = time.perf_counter()
     procs = [subprocess.Popen(ctr(sock, "run", "-d", IMAGE, cid, "sleep", "3600"), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE) for cid in ids]
@@ -290,6 +291,8 @@ def main() -> int:
     parser.add_argument("--poll-ms", type=float, default=5,
                         help="DescribeTasks poll interval of the sequential runs; each poll costs Fargo ~3 ms of CPU, "
                              "which on a small host competes with containerd's own start work (%(default)s)")
+    parser.add_argument("--batches", type=int, default=3,
+                        help="concurrent batches, each followed by the baseline's; the medians are compared (%(default)s)")
     parser.add_argument("--batch-poll-ms", type=float, default=50, help="DescribeTasks poll interval for the batch")
     args = parser.parse_args()
 
@@ -314,14 +317,26 @@ def main() -> int:
                 sequential_ctr_run_rm(sock, 1)
                 sequential_ctr_run_detached(sock, 1)
 
+                # Interleaved, one of each kind in turn: the host's speed drifts (a shared VM), and a ratio of
+                # runs minutes apart measures the drift as much as Fargo.
                 stop_times: list[float] = []
-                seq = sequential_fargo(fargo, args.sequential, stop_times, args.poll_ms / 1000)
-                ctr_rm = sequential_ctr_run_rm(sock, args.sequential)
-                ctr_d = sequential_ctr_run_detached(sock, args.sequential)
-                ctr_ds = sequential_ctr_run_detached(sock, args.sequential, seccomp=True)
-                if args.concurrent:
-                    batch = concurrent_fargo(fargo, args.concurrent, args.batch_poll_ms / 1000, launched)
-                    ctr_batch = concurrent_ctr_run_detached(sock, args.concurrent)
+                seq: list[Launch] = []
+                ctr_rm: list[float] = []
+                ctr_d: list[float] = []
+                ctr_ds: list[float] = []
+                for i in range(args.sequential):
+                    seq += sequential_fargo(fargo, 1, stop_times, args.poll_ms / 1000)
+                    ctr_rm += sequential_ctr_run_rm(sock, 1, first=i)
+                    ctr_d += sequential_ctr_run_detached(sock, 1, first=i)
+                    ctr_ds += sequential_ctr_run_detached(sock, 1, seccomp=True, first=i)
+                batches: list[BatchResult] = []
+                ctr_batches: list[float] = []
+                for b in range(args.batches if args.concurrent else 0):
+                    batches.append(concurrent_fargo(fargo, args.concurrent, args.batch_poll_ms / 1000, launched))
+                    ctr_batches.append(concurrent_ctr_run_detached(sock, args.concurrent, batch=b))
+                if batches:  # the median batch of each (by time until all RUNNING)
+                    batch = sorted(batches, key=lambda r: r.all_running_s)[len(batches) // 2]
+                    ctr_batch = sorted(ctr_batches)[len(ctr_batches) // 2]
                 else:
                     batch, ctr_batch = BatchResult([], float("nan"), float("nan")), float("nan")
             finally:
@@ -348,7 +363,10 @@ def main() -> int:
     ])
     print()
     print(f"Concurrent ({c} tasks: {-(-c // 10)} RunTask calls of up to 10 fired at once; polling every "
-          f"{args.batch_poll_ms:.0f} ms)")
+          f"{args.batch_poll_ms:.0f} ms; the median of {len(batches)} batches, each followed by the baseline's)")
+    if batches:
+        print("  each batch, all RUNNING (s): Fargo " + ", ".join(f"{r.all_running_s:.2f}" for r in batches)
+              + "; ctr run -d " + ", ".join(f"{t:.2f}" for t in ctr_batches))
     print_table(["what", "value"], [
         (f"all {c} RUNNING after (s)", batch.all_running_s),
         ("per task RunTask -> RUNNING p50 (ms)", ms(batch_lat, 50)),

@@ -156,8 +156,10 @@ class Agent:
                 group.create_task(self._follow_assignments())
         finally:
             self._group = None
+            self.state.write_reports()  # what the runners knew last, for the next agent
 
     async def _send_reports(self, reports: list[TaskReport]) -> ReportAck:
+        self.state.write_reports()  # written ahead: a restart resends them, and never reuses a seq sent
         return await self.control_plane.report(self.agent_id, reports)
 
     async def _follow_assignments(self) -> None:
@@ -240,7 +242,7 @@ class Agent:
 
     def _on_report(self, report: TaskReport) -> None:
         task_id = task_id_of(report.task_arn)
-        self.state.save_report(task_id, report)  # written ahead: a restart resends it
+        self.state.save_report(task_id, report)  # written before it is sent (_send_reports)
         if report.known_status == "STOPPED":
             self._stopped.add(task_id)
             host_claims.release(task_id)

@@ -1,8 +1,10 @@
 """The agent's own state under DATA_DIR/agent/: each task's latest assignment and latest report.
 
-A task's file is written before any host work is done for it (assignment) and after every change of what
-the agent knows (report), so a restarted agent resumes from its own records and containerd, never from the
-control plane's store. The file goes once the STOPPED report is acked. Writes are atomic renames.
+A task's file is written before any host work is done for it (assignment) and, with its newest report,
+before that report is sent (`write_reports`), so a restarted agent resumes from its own records and
+containerd, never from the control plane's store, and never goes back to a seq the control plane has seen.
+Reports saved between two sends are written once. The file goes once the STOPPED report is acked. Writes are
+atomic renames.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class AgentState:
         # Each task's document as its two parts' JSON texts: a report rewrites the file, and encoding the
         # assignment (with its task definition) again each time was most of what that cost.
         self._docs: dict[str, dict[str, str]] = {}
+        self._unwritten: dict[str, TaskReport] = {}  # by task: its newest report, not yet in its file
 
     def agent_id(self) -> str:
         """This agent's id, made once and kept (the control plane knows the agent by it)."""
@@ -67,17 +70,28 @@ class AgentState:
     def save_assignment(self, assignment: TaskAssignment) -> None:
         doc = self._docs.setdefault(assignment.task_id, {})
         doc["assignment"] = _compact(to_json(assignment))
+        report = self._unwritten.pop(assignment.task_id, None)
+        if report is not None:
+            doc["report"] = _compact(to_json(report))
         self._flush(assignment.task_id)
 
     def save_report(self, task_id: str, report: TaskReport) -> None:
-        doc = self._docs.get(task_id)
-        if doc is None:
-            return  # forgotten already
-        doc["report"] = _compact(to_json(report))
-        self._flush(task_id)
+        """Keep `report` as the task's newest; it reaches the file with the next `write_reports`."""
+        if task_id in self._docs:  # else forgotten already
+            self._unwritten[task_id] = report
+
+    def write_reports(self) -> None:
+        """Write every report saved since the last call (each task's newest): before they are sent."""
+        unwritten, self._unwritten = self._unwritten, {}
+        for task_id, report in unwritten.items():
+            doc = self._docs.get(task_id)
+            if doc is not None:
+                doc["report"] = _compact(to_json(report))
+                self._flush(task_id)
 
     def forget(self, task_id: str) -> None:
         self._docs.pop(task_id, None)
+        self._unwritten.pop(task_id, None)
         (self._tasks / f"{task_id}.json").unlink(missing_ok=True)
 
     def known_task_ids(self) -> set[str]:

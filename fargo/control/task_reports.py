@@ -6,7 +6,7 @@ A stop asked by either side keeps the first stop code and reason given; desired 
 """
 from __future__ import annotations
 
-import copy
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -45,7 +45,7 @@ def apply_report(doc: dict, report: TaskReport, *, applied_seq: int) -> bool:
         return False
     if not is_forward(doc["lastStatus"], report.known_status):
         return False
-    before = copy.deepcopy(doc)
+    before = json.dumps(doc)  # a C-speed snapshot: deepcopy was most of a merge's cost
     doc["lastStatus"] = report.known_status
     doc["healthStatus"] = report.health_status
     for attr, key in _TASK_FIELDS:
@@ -64,7 +64,7 @@ def apply_report(doc: dict, report: TaskReport, *, applied_seq: int) -> bool:
         raise_desired_stop(doc, report.stop_code, report.stopped_reason)
     if doc["lastStatus"] == TaskState.STOPPED.value:
         doc.setdefault("stoppedAt", report.execution_stopped_at or clock.now())
-    if doc != before:
+    if json.dumps(doc) != before:
         doc["version"] = doc.get("version", 0) + 1
     return True
 

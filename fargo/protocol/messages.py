@@ -235,13 +235,27 @@ def task_id_of(task_arn: str) -> str:
 
 def to_json(message: Any) -> Any:
     """A message (or list or dict of them) as JSON values; field names stay as they are in Python."""
-    if dataclasses.is_dataclass(message) and not isinstance(message, type):
-        return {f.name: to_json(getattr(message, f.name)) for f in dataclasses.fields(message)}
+    kind = type(message)
+    if kind in _SCALARS:
+        return message
+    names = _field_names(kind)
+    if names is not None:
+        return {name: to_json(getattr(message, name)) for name in names}
     if isinstance(message, list | tuple):
         return [to_json(v) for v in message]
     if isinstance(message, dict):
         return {k: to_json(v) for k, v in message.items()}
     return message
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A message class's field names; None for anything else (asking dataclasses each time cost a report's
+    encoding most of its time)."""
+    return tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
 
 
 def from_json(cls: type[T], data: Any) -> T:

@@ -5,6 +5,7 @@ Parsing is bounded in depth: no request reaches validation or a handler nested d
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from botocore.model import Shape
@@ -15,6 +16,7 @@ from fargo.errors import SerializationException
 MAX_NESTING_DEPTH = 100
 TOO_DEEP = f"The request body is nested more than {MAX_NESTING_DEPTH} levels deep."
 _NOT_AN_OBJECT = "Start of structure or map found where not expected."
+Shaper = Callable[[Any], Any]
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -47,23 +49,68 @@ def _deeper_than(value: dict | list, limit: int) -> bool:
 
 
 def shape_output(value: Any, shape: Shape | None) -> Any:
-    """Drop members the model does not know and empty values, as AWS's serializers do."""
+    """Drop members the model does not know and None values, as AWS's serializers do."""
     if shape is None:
         return {}
+    shaper = _shaper_of(shape)
+    return value if shaper is None else shaper(value)
+
+
+# A shaper for each output shape, made once: walking botocore's shapes for every response was most of the
+# cost of a DescribeTasks of 100 tasks. Kept with its shape, so an id is never taken for another's.
+_SHAPERS: dict[int, tuple[Shape, Shaper | None]] = {}
+
+
+def _shaper_of(shape: Shape) -> Shaper | None:
+    held = _SHAPERS.get(id(shape))
+    if held is None or held[0] is not shape:
+        held = _SHAPERS[id(shape)] = (shape, _compile(shape, {}))
+    return held[1]
+
+
+def _compile(shape: Shape, made: dict[tuple[str, str], Shaper | None]) -> Shaper | None:
+    """A function that shapes a value of `shape`; None for a scalar, which stays as it is. `made` holds the
+    shapers of this model by shape name, so a recursive shape refers to itself instead of unrolling."""
     kind = shape.type_name
-    if kind == "structure" and isinstance(value, dict):
-        out = {}
-        for key, member_value in value.items():
-            member = shape.members.get(key)
-            if member is not None and member_value is not None:
-                out[key] = shape_output(member_value, member)
-        return out
-    if kind == "list" and isinstance(value, list):
-        return [shape_output(v, shape.member) for v in value]
-    if kind == "map" and isinstance(value, dict):
-        return {k: shape_output(v, shape.value) for k, v in value.items()}
-    return value
+    if kind not in ("structure", "list", "map"):
+        return None
+    key = (kind, shape.name)
+    if key in made:
+        return made[key]
+    if kind == "structure":
+        members: dict[str, Shaper | None] = {}
+
+        def structure(value: Any) -> Any:
+            if not isinstance(value, dict):
+                return value
+            return {name: v if (shaper := members[name]) is None else shaper(v)
+                    for name, v in value.items() if v is not None and name in members}
+
+        made[key] = structure
+        members.update((name, _compile(member, made)) for name, member in shape.members.items())
+        return structure
+    inner: list[Shaper | None] = [None]
+    if kind == "list":
+        def sequence(value: Any) -> Any:
+            shaper = inner[0]
+            if not isinstance(value, list) or shaper is None:
+                return value
+            return [shaper(v) for v in value]
+
+        made[key] = sequence
+        inner[0] = _compile(shape.member, made)  # type: ignore[attr-defined]
+        return sequence
+
+    def mapping(value: Any) -> Any:
+        shaper = inner[0]
+        if not isinstance(value, dict) or shaper is None:
+            return value
+        return {k: shaper(v) for k, v in value.items()}
+
+    made[key] = mapping
+    inner[0] = _compile(shape.value, made)  # type: ignore[attr-defined]
+    return mapping
 
 
 def dump(value: Any) -> bytes:
-    return json.dumps(value).encode()
+    return json.dumps(value, separators=(",", ":")).encode()
