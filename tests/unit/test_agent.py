@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,37 @@ def test_reports_lost_on_the_way_are_sent_again_until_acked(tmp_path: Path) -> N
         await asyncio.sleep(0.1)
         assert not list((tmp_path / "agent" / "tasks").glob("*.json"))  # acked STOPPED: nothing kept
         await agent.close()
+    asyncio.run(body())
+
+
+class WriteAheadCheckingControlPlane(LossyControlPlane):
+    """Notes, for every report it gets, the seq the agent's state file held for that task at that moment."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__()
+        self.state_dir = state_dir
+        self.on_disk: list[tuple[int, int]] = []  # (seq sent, seq in the file then)
+
+    async def report(self, agent_id: str, reports: list[TaskReport]) -> ReportAck:
+        for r in reports:
+            path = self.state_dir / f"{r.task_arn.rsplit('/', 1)[-1]}.json"
+            written = json.loads(path.read_text()).get("report") if path.exists() else None
+            self.on_disk.append((r.seq, written["seq"] if written else 0))
+        return await super().report(agent_id, reports)
+
+
+def test_every_report_is_in_the_agents_state_before_it_is_sent(tmp_path: Path) -> None:
+    # (written once per send, not once per report: a restarted agent must never reuse a seq already sent)
+    async def body() -> None:
+        cp, runtime, journal = WriteAheadCheckingControlPlane(tmp_path / "agent" / "tasks"), FakeRuntime(), []
+        agent = make_agent(tmp_path, cp, runtime, journal)
+        cp.put(assignment())
+        await agent.start()
+        await cp.until(TASK_ARN, "RUNNING")
+        cp.stop(TASK_ARN)
+        await cp.until(TASK_ARN, "STOPPED")
+        await agent.close()
+        assert cp.on_disk and all(written >= sent for sent, written in cp.on_disk), cp.on_disk
     asyncio.run(body())
 
 

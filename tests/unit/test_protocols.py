@@ -17,6 +17,7 @@ from fargo.api.protocol_router import ProtocolRouter
 from fargo.api.protocols.codec import WireRequest
 from fargo.api.protocols.ec2_query import decode_query_params
 from fargo.api.protocols.json11 import AWS_JSON_1_1
+from fargo.api.protocols.json_bodies import shape_output
 from fargo.api.service_models import service_model, validate_input
 from fargo.control.pagination import decode_token, next_token, page_bounds
 
@@ -95,3 +96,18 @@ def test_ec2_query_lists_end_at_the_first_gap_and_deep_keys_match_nothing() -> N
     op = service_model("ec2").operation_model("DescribeSubnets")
     form = {"SubnetId.1": "a", "SubnetId.3": "c", "NoSuchMember" + ".1" * 100_000: "deep"}
     assert decode_query_params(form, op.input_shape) == {"SubnetIds": ["a"]}
+
+
+def test_output_is_shaped_by_the_model_dropping_unknown_members_and_nones() -> None:
+    output = service_model("ecs").operation_model("DescribeTasks").output_shape
+    shaped = shape_output({
+        "tasks": [{"taskArn": "arn:t", "internal": {"agent": 1}, "stoppedReason": None,
+                   "containers": [{"name": "app", "exitCode": 0, "secret": "x"}],
+                   "attachments": [{"details": [{"name": "subnetId", "value": "subnet-1", "extra": 1}]}],
+                   "tags": [{"key": "k", "value": "v"}]}],
+        "failures": [], "privateNote": "not in the model"}, output)
+    assert shaped == {"tasks": [{"taskArn": "arn:t", "containers": [{"name": "app", "exitCode": 0}],
+                                 "attachments": [{"details": [{"name": "subnetId", "value": "subnet-1"}]}],
+                                 "tags": [{"key": "k", "value": "v"}]}], "failures": []}
+    assert shape_output({"tasks": "not a list"}, output) == {"tasks": "not a list"}  # left as it is
+    assert shape_output({"anything": 1}, None) == {}
