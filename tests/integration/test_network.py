@@ -564,7 +564,7 @@ def test_timings_of_eni_create_and_delete(net: VpcSandbox, vpc: VpcRouter, capsy
 def test_ping_between_tasks_is_answered_when_the_filter_allows_icmp(net: VpcSandbox, vpc: VpcRouter) -> None:
     a, b = net.task(vpc, subnet(vpc.cidr, 0)), net.task(vpc, subnet(vpc.cidr, 1))
     net.apply(vpc, [OPEN])
-    assert pings(a, b.ip)
+    assert pings(a, b.ip, timeout=3)
 
 
 def test_a_namespace_that_does_not_exist_is_a_clear_os_error() -> None:

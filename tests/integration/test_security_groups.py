@@ -88,7 +88,7 @@ def test_icmp_and_udp_rules_allow_exactly_their_type_and_port(net: VpcSandbox, v
     net.apply(vpc, [group("sg-server", [RulePolicy("icmp", 8, -1, cidr=vpc.cidr),
                                         RulePolicy("udp", 5353, 5353, peer_group="sg-client")]),
                     group("sg-client")])
-    assert pings(client, server.ip)  # echo request allowed; its reply is a reply
+    assert pings(client, server.ip, timeout=3)  # echo request allowed; its reply is a reply
     assert udp_arrives(client, server, 5353)
     assert not udp_arrives(client, server, 5354)
     assert not pings(server, client.ip)  # the client's group admits nothing

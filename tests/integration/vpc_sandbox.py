@@ -231,22 +231,24 @@ def _checksum(data: bytes) -> int:
 
 
 def pings(sender: Task, ip: str, timeout: float = 0.5) -> bool:
-    """An ICMP echo request from the task (raw socket: there is no ping binary), True if the reply came."""
+    """ICMP echo requests from the task (raw socket: there is no ping binary), one every 0.5 s until
+    `timeout`; True once a reply came. Where a reply is expected, give a few seconds: on a loaded host one
+    request's reply may take longer than 0.5 s."""
     ident = random.randint(1, 0xFFFF)
-    header = struct.pack("!BBHHH", 8, 0, 0, ident, 1)
-    packet = struct.pack("!BBHHH", 8, 0, _checksum(header + b"fargo"), ident, 1) + b"fargo"
     with sender.socket(socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
-        sock.sendto(packet, (ip, 0))
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            try:
-                data, peer = sock.recvfrom(65536)
-            except TimeoutError:
-                return False
-            icmp = data[(data[0] & 0x0F) * 4:]
-            if peer[0] == ip and icmp[0] == 0 and struct.unpack("!H", icmp[4:6])[0] == ident:
-                return True
+        for seq in range(1, max(1, round(timeout / 0.5)) + 1):
+            header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+            sock.sendto(struct.pack("!BBHHH", 8, 0, _checksum(header + b"fargo"), ident, seq) + b"fargo", (ip, 0))
+            deadline = time.monotonic() + 0.5
+            while (left := deadline - time.monotonic()) > 0:
+                sock.settimeout(left)
+                try:
+                    data, peer = sock.recvfrom(65536)
+                except TimeoutError:
+                    break
+                icmp = data[(data[0] & 0x0F) * 4:]
+                if peer[0] == ip and icmp[0] == 0 and struct.unpack("!H", icmp[4:6])[0] == ident:
+                    return True
     return False
 
 
