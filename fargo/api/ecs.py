@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fargo.api.aws_service import AwsService, Handler
+from fargo.api.encoded_tasks import EncodedTasks
 from fargo.api.protocols.json11 import AWS_JSON_1_1
 from fargo.api.service_models import service_model
 from fargo.arns import parse_ecs_arn
@@ -52,11 +53,20 @@ class EcsApi:
             "UntagResource": self.untag_resource,
             "ListTagsForResource": self.list_tags_for_resource,
         }
+        model = service_model("ecs")
         if self.tasks is not None:
             handlers.update(self.tasks.handlers())
+            handlers["DescribeTasks"] = self._describe_tasks_encoded(handlers["DescribeTasks"],
+                                                                     EncodedTasks(model.shape_for("Task")))
         if self.services is not None:
             handlers.update(self.services.handlers())
-        return AwsService(service_model("ecs"), AWS_JSON_1_1, handlers)
+        return AwsService(model, AWS_JSON_1_1, handlers)
+
+    @staticmethod
+    def _describe_tasks_encoded(describe: Handler, tasks: EncodedTasks) -> Handler:
+        async def describe_tasks(p: dict) -> dict:
+            return tasks.describe_tasks(await describe(p), "TAGS" in (p.get("include") or []))
+        return describe_tasks
 
     # --- clusters -------------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from fargo.api.protocol_router import ProtocolRouter
 from fargo.api.protocols.codec import WireRequest
 from fargo.api.protocols.ec2_query import decode_query_params
 from fargo.api.protocols.json11 import AWS_JSON_1_1
-from fargo.api.protocols.json_bodies import shape_output
+from fargo.api.encoded_tasks import EncodedTasks
+from fargo.api.protocols.json_bodies import EncodedJson, dump, shape_output
 from fargo.api.service_models import service_model, validate_input
 from fargo.control.pagination import decode_token, next_token, page_bounds
 
@@ -111,3 +112,25 @@ def test_output_is_shaped_by_the_model_dropping_unknown_members_and_nones() -> N
                                  "tags": [{"key": "k", "value": "v"}]}], "failures": []}
     assert shape_output({"tasks": "not a list"}, output) == {"tasks": "not a list"}  # left as it is
     assert shape_output({"anything": 1}, None) == {}
+
+
+def test_a_task_encoded_once_answers_as_the_model_shapes_it_until_its_version_moves() -> None:
+    model = service_model("ecs")
+    output = model.operation_model("DescribeTasks").output_shape
+    tasks = EncodedTasks(model.shape_for("Task"))
+    doc = {"taskArn": "arn:t", "version": 1, "lastStatus": "PENDING", "internal": 1, "stoppedReason": None,
+           "containers": [{"name": "app", "secret": "x"}]}
+    answer = {"tasks": [doc], "failures": []}
+    first = tasks.describe_tasks(answer, with_tags=False)
+    assert json.loads(dump(shape_output(first, output))) == json.loads(dump(shape_output(answer, output)))
+    assert tasks.describe_tasks(answer, with_tags=False)["tasks"][0] is first["tasks"][0]  # kept
+    moved = {**doc, "version": 2, "lastStatus": "RUNNING"}
+    again = tasks.describe_tasks({"tasks": [moved], "failures": []}, with_tags=False)
+    assert json.loads(dump(again))["tasks"][0]["lastStatus"] == "RUNNING"
+    assert tasks.describe_tasks(answer, with_tags=True) is answer  # tags come from elsewhere: not kept
+
+
+def test_dump_splices_encoded_members_and_nothing_a_client_sent() -> None:
+    sent = "\x00" + "0" * 32 + ":0"  # what a marker looks like, without this process's nonce
+    body = dump({"a": [EncodedJson(b'{"x":1}'), sent, EncodedJson(b"[2]")]})
+    assert json.loads(body) == {"a": [{"x": 1}, sent, [2]]}
