@@ -14,7 +14,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (Connection, Engine, and_, bindparam, create_engine, delete, event, func, insert, select,
+                        update)
 from sqlalchemy.exc import IntegrityError
 
 from fargo.network.ipam import SubnetFullError, allocate_ip, usable_address_count
@@ -305,6 +306,13 @@ def _generation(c: Connection) -> int:
     return int(c.execute(select(k.c.value).where(k.c.name == schema.GENERATION_COUNTER)).scalar() or 0)
 
 
+# Built once: agent reports save task rows all the time, and making the statement anew each time (with its
+# cache key) cost as much as the write itself.
+_SAVE_TASK = update(schema.tasks).where(schema.tasks.c.arn == bindparam("b_arn")).values(
+    desired_status=bindparam("b_desired"), last_status=bindparam("b_last"), stopped_at=bindparam("b_stopped_at"),
+    doc=bindparam("b_doc"), generation=bindparam("b_generation"), report_seq=bindparam("b_report_seq"))
+
+
 class TaskWrites:
     """The writes of one task transaction. Rows read here are locked (FOR UPDATE on PostgreSQL; SQLite
     holds its one write lock), so a StopTask and an agent report never overwrite each other."""
@@ -350,10 +358,11 @@ class TaskWrites:
 
     def save(self, record: TaskRecord) -> None:
         """Write back a locked record: its document, the columns queried by, generation and report seq."""
-        doc, t = record.doc, schema.tasks
-        self._c.execute(update(t).where(t.c.arn == doc["taskArn"]).values(
-            desired_status=doc["desiredStatus"], last_status=doc["lastStatus"], stopped_at=doc.get("stoppedAt"),
-            doc=doc, generation=record.generation, report_seq=record.report_seq))
+        doc = record.doc
+        self._c.execute(_SAVE_TASK, {
+            "b_arn": doc["taskArn"], "b_desired": doc["desiredStatus"], "b_last": doc["lastStatus"],
+            "b_stopped_at": doc.get("stoppedAt"), "b_doc": doc, "b_generation": record.generation,
+            "b_report_seq": record.report_seq})
 
     def allocate_ip(self, subnet_id: str, subnet_cidr: str, task_arn: str) -> str:
         """The lowest free address of the subnet, now held by `task_arn`.
