@@ -8,9 +8,11 @@ changed any task, so every call reads it (through a thread, off the event loop).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -85,6 +87,7 @@ class Tasks:
         # called when a service's task changed status or health (reached RUNNING, became HEALTHY, ...)
         self.on_service_tasks_changed: list[Callable[[], None]] = []
         self.services: ServiceTasks | None = None  # ListTasks by serviceName asks the services (set by service.py)
+        self._documents = DecodedDocuments()
 
     def handlers(self) -> dict:
         return {"RunTask": self.run_task, "StopTask": self.stop_task, "DescribeTasks": self.describe_tasks,
@@ -231,7 +234,7 @@ class Tasks:
         if not 1 <= len(refs) <= 100:
             raise InvalidParameterException("Tasks cannot be empty and may name at most 100 tasks.")
         with_tags = "TAGS" in (p.get("include") or [])
-        found = self.ctx.store.get_tasks([self._task_id(ref) for ref in refs])
+        found = self._documents.decode(self.ctx.store.get_task_texts([self._task_id(ref) for ref in refs]))
         tasks, failures = [], []
         for ref in refs:
             task = found.get(self._task_id(ref))
@@ -378,6 +381,37 @@ class Tasks:
     def _public(self, task: dict) -> dict:
         out = {k: v for k, v in task.items() if k != PRIVATE}
         out.setdefault("tags", [])
+        return out
+
+
+class DecodedDocuments:
+    """Task documents as last decoded, by task id and stored text: DescribeTasks polls (waiters, schedulers,
+    dashboards) mostly read tasks that have not changed, and decoding them again was most of such a call.
+    What it hands out is shared by later calls: read only. Describe calls run in threads, hence the lock."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[str, dict]] = {}
+        self._lock = threading.Lock()
+
+    def decode(self, texts: dict[str, str]) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        with self._lock:
+            held = {tid: self._held.get(tid) for tid in texts}
+        fresh: dict[str, tuple[str, dict]] = {}
+        for tid, text in texts.items():
+            known = held[tid]
+            if known is not None and known[0] == text:
+                out[tid] = known[1]
+            else:
+                out[tid] = json.loads(text)
+                fresh[tid] = (text, out[tid])
+        if fresh:
+            with self._lock:
+                if len(self._held) + len(fresh) > self.LIMIT:
+                    self._held.clear()  # rare (thousands of tasks described): start over
+                self._held.update(fresh)
         return out
 
 

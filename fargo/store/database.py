@@ -14,8 +14,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import (Connection, Engine, and_, bindparam, create_engine, delete, event, func, insert, select,
-                        update)
+from sqlalchemy import (Connection, Engine, Text, and_, bindparam, cast, create_engine, delete, event, func, insert,
+                        select, update)
 from sqlalchemy.exc import IntegrityError
 
 from fargo.network.ipam import SubnetFullError, allocate_ip, usable_address_count
@@ -198,11 +198,13 @@ class Store:
             row = c.execute(select(t.c.doc).where(t.c.task_id == task_id)).first()
         return row[0] if row else None
 
-    def get_tasks(self, task_ids: Sequence[str]) -> dict[str, dict]:
+    def get_task_texts(self, task_ids: Sequence[str]) -> dict[str, str]:
+        """The documents of these tasks as the JSON text stored, by task id (missing ones left out): a
+        caller that keeps what it decoded before decodes only what changed."""
         t = schema.tasks
         with self.engine.connect() as c:
-            rows = c.execute(select(t.c.task_id, t.c.doc).where(t.c.task_id.in_(list(task_ids)))).all()
-        return {tid: doc for tid, doc in rows}
+            rows = c.execute(select(t.c.task_id, cast(t.c.doc, Text)).where(t.c.task_id.in_(list(task_ids)))).all()
+        return {tid: text for tid, text in rows}
 
     def get_task_record(self, task_id: str) -> TaskRecord | None:
         t = schema.tasks

@@ -183,3 +183,30 @@ def test_a_replica_that_loses_the_race_for_an_address_takes_the_next(postgres_ur
 def _allocate(store: Store, task_arn: str) -> str:
     with store.task_writes() as w:
         return w.allocate_ip("subnet-a", "10.0.0.0/24", task_arn)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_task_texts_are_the_stored_documents_and_change_with_each_save(kind: str, tmp_path: Path,
+                                                                       request: pytest.FixtureRequest) -> None:
+    store = _sqlite(tmp_path) if kind == "sqlite" else Store(request.getfixturevalue("postgres_url"))
+    if kind == "postgresql":
+        store.migrate()
+    store.insert_task(_running("a"), "a", "fam", None, "embedded")
+    before = store.get_task_texts(["a", "missing"])
+    assert list(before) == ["a"] and json.loads(before["a"]) == _running("a")
+    with store.task_writes() as w:
+        record = w.lock_by_id("a")
+        assert record is not None
+        record.doc["lastStatus"] = "RUNNING"
+        w.save(record)
+    after = store.get_task_texts(["a"])["a"]
+    assert after != before["a"] and json.loads(after)["lastStatus"] == "RUNNING"
+
+
+def test_describe_decodes_only_documents_whose_text_changed() -> None:
+    from fargo.control.tasks import DecodedDocuments
+    documents = DecodedDocuments()
+    first = documents.decode({"a": '{"v":1}', "b": '{"v":2}'})
+    again = documents.decode({"a": '{"v":1}', "b": '{"v":3}'})
+    assert again["a"] is first["a"]  # unchanged: the document decoded before
+    assert again["b"] == {"v": 3} and first["b"] == {"v": 2}
