@@ -1,10 +1,13 @@
 """The agent's own state under DATA_DIR/agent/: each task's latest assignment and latest report.
 
-A task's file is written before any host work is done for it (assignment) and, with its newest report,
-before that report is sent (`write_reports`), so a restarted agent resumes from its own records and
-containerd, never from the control plane's store, and never goes back to a seq the control plane has seen.
-Reports saved between two sends are written once. The file goes once the STOPPED report is acked. Writes are
-atomic renames.
+A task's file (`tasks/<id>.json`) is written before any host work is done for it (assignment). Its newest
+report is written before that report is sent (`write_reports`), so a restarted agent resumes from its own
+records and containerd, never from the control plane's store, and never goes back to a seq the control plane
+has seen. Reports saved between two sends are written once, all of a send in one append to `reports.log`
+(one file per report was most of what a burst of starts cost the agent); the newest report of each task wins
+when the state is loaded. The log is folded into the task files when it grows large and at each load. A task
+file goes once the STOPPED report is acked. Task files are written by atomic renames; a log line cut short by
+a crash is ignored (its report was never sent).
 """
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ from pathlib import Path
 from fargo.protocol.messages import TaskAssignment, TaskReport, from_json, to_json
 
 
+LOG_FOLD_BYTES = 4 << 20  # the report log is folded into the task files past this size
+
+
 class AgentState:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -26,6 +32,8 @@ class AgentState:
         # assignment (with its task definition) again each time was most of what that cost.
         self._docs: dict[str, dict[str, str]] = {}
         self._unwritten: dict[str, TaskReport] = {}  # by task: its newest report, not yet in its file
+        self._log = root / "reports.log"
+        self._log_size = 0
 
     def agent_id(self) -> str:
         """This agent's id, made once and kept (the control plane knows the agent by it)."""
@@ -53,19 +61,52 @@ class AgentState:
             return key
 
     def load(self) -> list[tuple[TaskAssignment, TaskReport | None]]:
+        logged = self._logged_reports()
         tasks = []
         for path in sorted(self._tasks.glob("*.json")):
             try:
                 doc = json.loads(path.read_text())
                 assignment = from_json(TaskAssignment, doc["assignment"])
-                report = from_json(TaskReport, doc["report"]) if doc.get("report") else None
+                report_doc = doc.get("report") or None
+                newer = logged.get(assignment.task_id)
+                if newer is not None and (report_doc is None or newer["seq"] > report_doc["seq"]):
+                    report_doc = newer
+                report = from_json(TaskReport, report_doc) if report_doc else None
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # a file half written by a crash is left by _write_atomic's tmp, never here
-            self._docs[assignment.task_id] = {key: _compact(value) for key, value in doc.items()
-                                              if key in ("assignment", "report") and value}
+            self._docs[assignment.task_id] = {"assignment": _compact(doc["assignment"])}
+            if report_doc:
+                self._docs[assignment.task_id]["report"] = _compact(report_doc)
             tasks.append((assignment, report))
+        self._fold_log()
         tasks.sort(key=lambda t: t[0].created_at)
         return tasks
+
+    def _logged_reports(self) -> dict[str, dict]:
+        """The newest report of each task in the log (by seq); lines a crash cut short are skipped."""
+        newest: dict[str, dict] = {}
+        try:
+            lines = self._log.read_bytes().splitlines()
+        except FileNotFoundError:
+            return newest
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                task_id, report = entry["task"], entry["report"]
+                if task_id not in newest or report["seq"] > newest[task_id]["seq"]:
+                    newest[task_id] = report
+            except (ValueError, KeyError, TypeError):
+                continue
+        return newest
+
+    def _fold_log(self) -> None:
+        """Every task file gets its newest report; only then is the log emptied (a crash in between leaves
+        reports in the log that are no newer than the files': harmless)."""
+        for task_id in self._docs:
+            self._flush(task_id)
+        with open(self._log, "wb"):
+            pass
+        self._log_size = 0
 
     def save_assignment(self, assignment: TaskAssignment) -> None:
         doc = self._docs.setdefault(assignment.task_id, {})
@@ -81,13 +122,23 @@ class AgentState:
             self._unwritten[task_id] = report
 
     def write_reports(self) -> None:
-        """Write every report saved since the last call (each task's newest): before they are sent."""
+        """Write every report saved since the last call (each task's newest), in one append: before they are
+        sent."""
         unwritten, self._unwritten = self._unwritten, {}
+        lines = []
         for task_id, report in unwritten.items():
             doc = self._docs.get(task_id)
             if doc is not None:
                 doc["report"] = _compact(to_json(report))
-                self._flush(task_id)
+                lines.append(f'{{"task":{json.dumps(task_id)},"report":{doc["report"]}}}\n')
+        if not lines:
+            return
+        data = "".join(lines).encode()
+        with open(self._log, "ab") as f:
+            f.write(data)
+        self._log_size += len(data)
+        if self._log_size > LOG_FOLD_BYTES:
+            self._fold_log()
 
     def forget(self, task_id: str) -> None:
         self._docs.pop(task_id, None)

@@ -102,7 +102,8 @@ def test_reports_lost_on_the_way_are_sent_again_until_acked(tmp_path: Path) -> N
 
 
 class WriteAheadCheckingControlPlane(LossyControlPlane):
-    """Notes, for every report it gets, the seq the agent's state file held for that task at that moment."""
+    """Notes, for every report it gets, the newest seq the agent's state held on disk for that task at that
+    moment: in the task's file or in the report log (`fargo.agent.agent_state`)."""
 
     def __init__(self, state_dir: Path) -> None:
         super().__init__()
@@ -110,10 +111,14 @@ class WriteAheadCheckingControlPlane(LossyControlPlane):
         self.on_disk: list[tuple[int, int]] = []  # (seq sent, seq in the file then)
 
     async def report(self, agent_id: str, reports: list[TaskReport]) -> ReportAck:
+        log = self.state_dir.parent / "reports.log"
+        logged = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         for r in reports:
-            path = self.state_dir / f"{r.task_arn.rsplit('/', 1)[-1]}.json"
+            task_id = r.task_arn.rsplit('/', 1)[-1]
+            path = self.state_dir / f"{task_id}.json"
             written = json.loads(path.read_text()).get("report") if path.exists() else None
-            self.on_disk.append((r.seq, written["seq"] if written else 0))
+            seqs = [written["seq"] if written else 0] + [e["report"]["seq"] for e in logged if e["task"] == task_id]
+            self.on_disk.append((r.seq, max(seqs)))
         return await super().report(agent_id, reports)
 
 
