@@ -8,6 +8,7 @@ changed any task, so every call reads it (through a thread, off the event loop).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -385,28 +386,29 @@ class Tasks:
 
 
 class DecodedDocuments:
-    """Task documents as last decoded, by task id and stored text: DescribeTasks polls (waiters, schedulers,
-    dashboards) mostly read tasks that have not changed, and decoding them again was most of such a call.
-    What it hands out is shared by later calls: read only. Describe calls run in threads, hence the lock."""
+    """Task documents as last decoded, by task id and a digest of the stored text: DescribeTasks polls
+    (waiters, schedulers, dashboards) mostly read tasks that have not changed, and decoding them again was
+    most of such a call. What it hands out is shared by later calls: read only. Describe calls run in
+    threads, hence the lock."""
 
     LIMIT = 4096
 
     def __init__(self) -> None:
-        self._held: dict[str, tuple[str, dict]] = {}
+        self._held: dict[str, tuple[bytes, dict]] = {}
         self._lock = threading.Lock()
 
     def decode(self, texts: dict[str, str]) -> dict[str, dict]:
         out: dict[str, dict] = {}
         with self._lock:
             held = {tid: self._held.get(tid) for tid in texts}
-        fresh: dict[str, tuple[str, dict]] = {}
+        fresh: dict[str, tuple[bytes, dict]] = {}
         for tid, text in texts.items():
-            known = held[tid]
-            if known is not None and known[0] == text:
+            known, digest = held[tid], hashlib.blake2b(text.encode(), digest_size=16).digest()
+            if known is not None and known[0] == digest:
                 out[tid] = known[1]
             else:
                 out[tid] = json.loads(text)
-                fresh[tid] = (text, out[tid])
+                fresh[tid] = (digest, out[tid])
         if fresh:
             with self._lock:
                 if len(self._held) + len(fresh) > self.LIMIT:

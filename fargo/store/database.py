@@ -7,21 +7,30 @@ that must be all-or-nothing (RunTask with its address, StopTask, a batch of agen
 from __future__ import annotations
 
 import contextlib
+import re
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import (Connection, Engine, Text, and_, bindparam, cast, create_engine, delete, event, func, insert,
-                        select, update)
-from sqlalchemy.exc import IntegrityError
+                        select, text, update)
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from fargo.network.ipam import SubnetFullError, allocate_ip, usable_address_count
 from fargo.store import schema
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# Each migration's revision id is its file name's number (0001_initial.py is "0001").
+_REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
+MIGRATE_TIMEOUT_S = 600.0
+
+
+def head_revision() -> str:
+    """The newest migration's revision id, read from the file names (alembic is not imported for it)."""
+    return max(m.group(1) for f in (_MIGRATIONS / "versions").iterdir() if (m := _REVISION_FILE.match(f.name)))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -62,11 +71,34 @@ class Store:
             yield c
 
     def migrate(self) -> None:
+        """Bring the schema to the newest revision, in this process."""
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    def revision(self) -> str | None:
+        """The schema's revision, None for a database no migration has touched."""
+        try:
+            with self.engine.connect() as c:
+                return c.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except (OperationalError, ProgrammingError):  # no alembic_version table yet
+            return None
+
+    def migrate_apart(self, url: str) -> None:
+        """As `migrate`, for a long-lived process: nothing when the schema is up to date, else the upgrade
+        runs in a child process. Alembic and its migrations stay out of `fargo up` (about 11 MiB it would
+        hold for its whole life, for work done once). The URL goes on stdin, not on the command line."""
+        if self.revision() == head_revision():
+            return
+        done = subprocess.run([sys.executable, "-m", "fargo.store.upgrade"], input=url, text=True,
+                              capture_output=True, timeout=MIGRATE_TIMEOUT_S)
+        if done.returncode != 0:
+            raise RuntimeError(f"the store's schema upgrade failed: {done.stderr.strip()[-2000:]}")
 
     def close(self) -> None:
         self.engine.dispose()

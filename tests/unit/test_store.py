@@ -210,3 +210,22 @@ def test_describe_decodes_only_documents_whose_text_changed() -> None:
     again = documents.decode({"a": '{"v":1}', "b": '{"v":3}'})
     assert again["a"] is first["a"]  # unchanged: the document decoded before
     assert again["b"] == {"v": 3} and first["b"] == {"v": 2}
+
+
+def test_the_head_revision_read_from_file_names_is_alembics() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(database._MIGRATIONS))
+    assert database.head_revision() == ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def test_a_store_is_upgraded_apart_and_then_left_alone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fargo.db'}"
+    store = Store(url)
+    assert store.revision() is None
+    store.migrate_apart(url)  # in a child process
+    assert store.revision() == database.head_revision()
+    store.insert_task(_running("a"), "a", "fam", None, "embedded")
+    store.migrate_apart(url)  # up to date: nothing happens
+    assert store.get_task_texts(["a"])
