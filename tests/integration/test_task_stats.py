@@ -236,3 +236,28 @@ def test_one_round_costs_well_under_a_millisecond_per_container(
     assert per_round < 0.0005 * containers + 0.0005
     for container_id in ids:
         cgroups.remove(container_id)
+
+
+def test_the_namespace_counters_are_opened_through_a_process_in_it_and_only_in_it(
+        task_netns: TaskNetns, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fargo.agent.metadata import eni_counters
+    from fargo.agent.metadata.eni_counters import EniCountersFile
+    entered: list[str] = []
+    real = eni_counters.run_in_netns
+    monkeypatch.setattr(eni_counters, "run_in_netns", lambda path, work: entered.append(path) or real(path, work))
+    inside = subprocess.Popen(["ip", "netns", "exec", task_netns.path.rsplit("/", 1)[-1], "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 5
+        while os.stat(f"/proc/{inside.pid}/ns/net").st_ino != os.stat(task_netns.path).st_ino:
+            assert time.monotonic() < deadline, "the helper never entered the namespace"
+            time.sleep(0.01)
+        for pid in (inside.pid, os.getpid()):  # a process in the namespace; one outside it (the thread is used)
+            counters = EniCountersFile.open(task_netns.path, pid)
+            try:
+                assert b"eth1:" in counters.read(), pid  # the task namespace's interfaces, not the host's
+            finally:
+                counters.close()
+        assert entered == [task_netns.path]  # a thread entered the namespace only for the process outside it
+    finally:
+        inside.kill()
+        inside.wait()

@@ -51,7 +51,8 @@ class TaskMetadataHook(TaskHook):
         collector = TaskStatsCollector(
             task.task_id, netns_path(netns_name(task.task_id, self.host.network_prefix)),
             lambda: {c.runtime_id: c.name for c in task.containers.values() if c.progress.started},
-            network_stats=task.platform.metadata_v4)
+            network_stats=task.platform.metadata_v4,
+            pids=lambda: [c.pid for c in list(task.containers.values()) if c.pid and not c.progress.exited])
         self._tasks[task.task_id] = _Registered(collector, credentials_id)
         storage = TaskStorageLayout(self.host.task_dir(task.task_id))
         eni = task.assignment.eni

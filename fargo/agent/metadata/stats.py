@@ -36,15 +36,19 @@ class TaskStatsCollector:
 
     def __init__(self, task_id: str, netns_path: str, containers: Callable[[], Mapping[str, str]],
                  interval: float = 1.0, network_stats: bool = True, *, idle_interval: float = IDLE_INTERVAL_S,
-                 cgroup_parent: str | None = None, mounts: Mapping[str, Path] | None = None) -> None:
+                 cgroup_parent: str | None = None, mounts: Mapping[str, Path] | None = None,
+                 pids: Callable[[], list[int]] | None = None) -> None:
         """`containers` gives docker id -> container name, asked at each round (on the event loop under `run`).
-        `network_stats` is False on platform 1.3.0. `cgroup_parent` overrides `/fargo/<task id>` (tests)."""
+        `network_stats` is False on platform 1.3.0. `cgroup_parent` overrides `/fargo/<task id>` (tests).
+        `pids` gives processes that may be in the task's namespace (its containers' init processes): the
+        namespace's counters are opened through one of them."""
         self.task_id = task_id
         self.interval = interval
         self.idle_interval = idle_interval
         self._asked_at: float | None = None  # loop time of the last stats() call
         self._wake = asyncio.Event()
         self._netns_path = netns_path
+        self._pids = pids
         self._containers = containers
         self._network_stats = network_stats
         self._cgroup_parent = cgroup_parent or task_cgroup_path(task_id)
@@ -156,12 +160,16 @@ class TaskStatsCollector:
             self._files.pop(docker_id).close()
             return None
 
+    def _pid_in_netns(self) -> int | None:
+        pids = self._pids() if self._pids is not None else []
+        return pids[0] if pids else None
+
     def _sample_network(self) -> None:
         if self._eni is None:
             if not os.path.exists(self._netns_path):
                 return  # the ENI is not attached yet
             try:
-                self._eni = EniCountersFile.open(self._netns_path)
+                self._eni = EniCountersFile.open(self._netns_path, self._pid_in_netns())
             except OSError as error:
                 log.debug("no counters for task %s yet: %s", self.task_id, error)
                 return
