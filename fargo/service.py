@@ -74,7 +74,7 @@ class Fargo:
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(self.store.migrate_apart, cfg.database_url)
+        await asyncio.to_thread(self.store.migrate_apart)
         await asyncio.to_thread(self.network.ensure_default)
         await asyncio.to_thread(self.efs.resume)
         await self.registry.start()

@@ -34,6 +34,7 @@ class AgentState:
         self._unwritten: dict[str, TaskReport] = {}  # by task: its newest report, not yet in its file
         self._log = root / "reports.log"
         self._log_size = 0
+        self._only_in_log: set[str] = set()  # tasks whose newest report is in the log, not yet in their file
 
     def agent_id(self) -> str:
         """This agent's id, made once and kept (the control plane knows the agent by it)."""
@@ -77,6 +78,8 @@ class AgentState:
             self._docs[assignment.task_id] = {"assignment": _compact(doc["assignment"])}
             if report_doc:
                 self._docs[assignment.task_id]["report"] = _compact(report_doc)
+            if report_doc is newer:
+                self._only_in_log.add(assignment.task_id)
             tasks.append((assignment, report))
         self._fold_log()
         tasks.sort(key=lambda t: t[0].created_at)
@@ -102,8 +105,9 @@ class AgentState:
     def _fold_log(self) -> None:
         """Every task file gets its newest report; only then is the log emptied (a crash in between leaves
         reports in the log that are no newer than the files': harmless)."""
-        for task_id in self._docs:
+        for task_id in list(self._only_in_log & set(self._docs)):
             self._flush(task_id)
+        self._only_in_log.clear()
         with open(self._log, "wb"):
             pass
         self._log_size = 0
@@ -131,6 +135,7 @@ class AgentState:
             if doc is not None:
                 doc["report"] = _compact(to_json(report))
                 lines.append(f'{{"task":{json.dumps(task_id)},"report":{doc["report"]}}}\n')
+                self._only_in_log.add(task_id)
         if not lines:
             return
         data = "".join(lines).encode()
@@ -151,6 +156,7 @@ class AgentState:
     def _flush(self, task_id: str) -> None:
         parts = ",".join(f'"{key}":{text}' for key, text in self._docs[task_id].items())
         _write_atomic(self._tasks / f"{task_id}.json", "{" + parts + "}")
+        self._only_in_log.discard(task_id)
 
 
 def _compact(value: object) -> str:

@@ -54,6 +54,7 @@ class TaskRecord:
 
 class Store:
     def __init__(self, url: str) -> None:
+        self._url = url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
@@ -89,13 +90,13 @@ class Store:
         except (OperationalError, ProgrammingError):  # no alembic_version table yet
             return None
 
-    def migrate_apart(self, url: str) -> None:
+    def migrate_apart(self) -> None:
         """As `migrate`, for a long-lived process: nothing when the schema is up to date, else the upgrade
         runs in a child process. Alembic and its migrations stay out of `fargo up` (about 11 MiB it would
         hold for its whole life, for work done once). The URL goes on stdin, not on the command line."""
         if self.revision() == head_revision():
             return
-        done = subprocess.run([sys.executable, "-m", "fargo.store.upgrade"], input=url, text=True,
+        done = subprocess.run([sys.executable, "-m", "fargo.store.upgrade"], input=self._url, text=True,
                               capture_output=True, timeout=MIGRATE_TIMEOUT_S)
         if done.returncode != 0:
             raise RuntimeError(f"the store's schema upgrade failed: {done.stderr.strip()[-2000:]}")

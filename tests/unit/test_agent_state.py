@@ -66,3 +66,16 @@ def test_an_assignment_saved_after_a_report_keeps_that_report(tmp_path: Path) ->
     (tmp_path / "reports.log").unlink()  # even without the log, the task file has it
     [(loaded, report)] = AgentState(tmp_path).load()
     assert loaded.generation == 2 and report == _report(4)
+
+
+def test_folding_rewrites_only_the_task_files_whose_newest_report_is_in_the_log(tmp_path: Path) -> None:
+    state = AgentState(tmp_path)
+    state.save_assignment(assignment())
+    other = dataclasses.replace(assignment(), task_arn=TASK_ARN[:-4] + "beef")
+    state.save_assignment(other)
+    _written(state, _report(2))  # the first task only
+    files = {p.name: p.stat().st_ino for p in (tmp_path / "tasks").glob("*.json")}
+    state._fold_log()  # (a rewrite is an atomic rename: a new inode)
+    after = {p.name: p.stat().st_ino for p in (tmp_path / "tasks").glob("*.json")}
+    changed = {name for name in files if after[name] != files[name]}
+    assert changed == {f"{assignment().task_id}.json"}

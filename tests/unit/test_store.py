@@ -224,8 +224,8 @@ def test_a_store_is_upgraded_apart_and_then_left_alone(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fargo.db'}"
     store = Store(url)
     assert store.revision() is None
-    store.migrate_apart(url)  # in a child process
+    store.migrate_apart()  # in a child process
     assert store.revision() == database.head_revision()
     store.insert_task(_running("a"), "a", "fam", None, "embedded")
-    store.migrate_apart(url)  # up to date: nothing happens
+    store.migrate_apart()  # up to date: nothing happens
     assert store.get_task_texts(["a"])
