@@ -96,10 +96,15 @@ class Store:
         hold for its whole life, for work done once). The URL goes on stdin, not on the command line."""
         if self.revision() == head_revision():
             return
-        done = subprocess.run([sys.executable, "-m", "fargo.store.upgrade"], input=self._url, text=True,
-                              capture_output=True, timeout=MIGRATE_TIMEOUT_S)
+        try:
+            done = subprocess.run([sys.executable, "-m", "fargo.store.upgrade"], input=self._url, text=True,
+                                  capture_output=True, timeout=MIGRATE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"the store's schema upgrade did not finish within {MIGRATE_TIMEOUT_S:.0f} s "
+                               "(is another process holding the database?)") from None
         if done.returncode != 0:
-            raise RuntimeError(f"the store's schema upgrade failed: {done.stderr.strip()[-2000:]}")
+            why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise RuntimeError(f"the store's schema upgrade failed: {why[:2000]}")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -14,6 +14,9 @@ def main() -> int:
     store = Store(url)
     try:
         store.migrate()
+    except Exception as e:  # noqa: BLE001 - the parent shows this one line, not a traceback
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     finally:
         store.close()
     return 0

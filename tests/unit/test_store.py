@@ -229,3 +229,15 @@ def test_a_store_is_upgraded_apart_and_then_left_alone(tmp_path: Path) -> None:
     store.insert_task(_running("a"), "a", "fam", None, "embedded")
     store.migrate_apart()  # up to date: nothing happens
     assert store.get_task_texts(["a"])
+
+
+def test_an_upgrade_that_fails_apart_says_why(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fargo.db'}"
+    store = Store(url)
+    with store.engine.begin() as c:  # a revision no migration knows: alembic refuses it
+        c.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        c.execute(text("INSERT INTO alembic_version VALUES ('9999')"))
+    with pytest.raises(RuntimeError) as failed:
+        store.migrate_apart()
+    assert str(failed.value) == ("the store's schema upgrade failed: CommandError: Can't locate revision "
+                                 "identified by '9999'")
