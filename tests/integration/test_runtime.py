@@ -523,6 +523,15 @@ def test_start_replaces_a_task_left_from_an_earlier_start(containerd_runtime: Co
     assert not Path(f"/proc/{first}").exists() or "sleep" not in Path(f"/proc/{first}/cmdline").read_text()
 
 
+def orphan_snapshot(rt: ContainerdRuntime, cid: str) -> None:
+    """Remove the container record but keep its snapshot. The snapshot is made a GC root first: containerd's
+    garbage collector would otherwise take an unreferenced snapshot at a moment of its own choosing, and the
+    test would not know which case it tested."""
+    ctr = ["ctr", "-a", str(rt.paths.socket), "-n", rt.namespace]
+    subprocess.run([*ctr, "snapshots", "label", cid, "containerd.io/gc.root=orphan"], check=True, capture_output=True)
+    subprocess.run([*ctr, "containers", "rm", "--keep-snapshot", cid], check=True, capture_output=True)
+
+
 def test_create_container_replaces_a_rootfs_snapshot_left_without_its_container(
         containerd_runtime: ContainerdRuntime, test_image: ImageUnderTest, tmp_path: Path) -> None:
     rt = containerd_runtime
@@ -534,8 +543,7 @@ def test_create_container_replaces_a_rootfs_snapshot_left_without_its_container(
         try:
             await _create(rt, test_image, cid, "true")
             # A crash between removing the container record and its snapshot leaves the snapshot alone.
-            subprocess.run(["ctr", "-a", str(rt.paths.socket), "-n", rt.namespace, "containers", "rm",
-                            "--keep-snapshot", cid], check=True, capture_output=True)
+            orphan_snapshot(rt, cid)
             orphaned = cid in await rt.client.list_snapshots()
             await _create(rt, test_image, cid, "true")
             await rt.client.start_task(cid, out, out)
@@ -543,8 +551,7 @@ def test_create_container_replaces_a_rootfs_snapshot_left_without_its_container(
             # And what reconciliation does with such a snapshot: delete it by its key (twice is fine).
             await cleanup(rt.client, cid)
             await _create(rt, test_image, cid, "true")
-            subprocess.run(["ctr", "-a", str(rt.paths.socket), "-n", rt.namespace, "containers", "rm",
-                            "--keep-snapshot", cid], check=True, capture_output=True)
+            orphan_snapshot(rt, cid)
             await rt.client.delete_snapshot(cid)
             await rt.client.delete_snapshot(cid)
             return orphaned, cid in await rt.client.list_snapshots(), status
