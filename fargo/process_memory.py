@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,7 @@ _M_ARENA_MAX = -8  # from glibc's <malloc.h>
 ARENAS = 2
 
 
+@functools.cache  # find_library runs `ldconfig -p` (a fork of this whole process) each time it is asked
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     try:

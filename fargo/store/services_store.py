@@ -16,6 +16,11 @@ from fargo.store.database import Store
 from fargo.store.services_schema import services
 
 
+# Built once: the scheduler asks every second, and building the statement cost more than running it.
+_SCHEDULED_ARNS = (select(services.c.arn).where(services.c.status.in_(["ACTIVE", "DRAINING"]))
+                   .order_by(services.c.created_at, services.c.arn))
+
+
 @dataclass
 class ServiceRow:
     doc: dict
@@ -80,10 +85,8 @@ class ServicesStore:
 
     def scheduled_arns(self) -> list[str]:
         """The services the scheduler looks after: ACTIVE and DRAINING, oldest first."""
-        t = services
         with self._store.engine.connect() as c:
-            return [r[0] for r in c.execute(select(t.c.arn).where(t.c.status.in_(["ACTIVE", "DRAINING"]))
-                                            .order_by(t.c.created_at, t.c.arn)).all()]
+            return [r[0] for r in c.execute(_SCHEDULED_ARNS).all()]
 
     def count_active(self, cluster_arn: str, statuses: Sequence[str] = ("ACTIVE", "DRAINING")) -> int:
         t = services

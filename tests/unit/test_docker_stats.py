@@ -4,8 +4,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from fargo.agent.metadata.docker_stats import ZERO_TIME, render_stats
 from fargo.agent.metadata.timestamps import rfc3339_nano_ns as rfc3339_nano
 from fargo.agent.metadata.stats import TaskStatsCollector
-from fargo.agent.metadata.stats_rounds import shared_round
+from fargo.agent.metadata.stats_schedule import StatsSchedule
 from fargo.agent.metadata.stats_samples import ContainerSample, NetworkSample
 
 TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
@@ -203,21 +205,63 @@ def test_collector_holds_the_last_two_rounds_and_keeps_an_unlisted_containers_la
         collector.close()
 
 
-def test_rounds_due_in_one_loop_turn_share_one_thread_and_keep_their_own_errors() -> None:
-    threads: list[int] = []
+class _FakeCollector:
+    """A collector as the schedule sees it: rounds on multiples of `interval`, each one recorded."""
 
-    def ok() -> None:
-        threads.append(threading.get_ident())
+    def __init__(self, task_id: str, interval: float, fail: bool = False) -> None:
+        self.task_id, self.interval, self.fail = task_id, interval, fail
+        self.rounds: list[tuple[int, bytes]] = []  # (thread, the /proc/stat it was given)
 
-    def broken() -> None:
-        raise OSError("cgroup file unreadable")
+    def next_round_at(self, now: float) -> float:
+        return (math.floor(now / self.interval) + 1) * self.interval
 
-    async def three_rounds() -> list[BaseException | None]:
+    def round_work(self) -> Callable[[bytes], None]:
+        def work(proc_stat: bytes) -> None:
+            self.rounds.append((threading.get_ident(), proc_stat))
+            if self.fail:
+                raise OSError("cgroup file unreadable")
+        return work
+
+
+def test_collectors_due_together_share_one_thread_and_one_read_of_proc_stat_and_keep_their_own_errors(
+        caplog: pytest.LogCaptureFixture) -> None:
+    collectors = [_FakeCollector("t1", 30), _FakeCollector("t2", 30, fail=True), _FakeCollector("t3", 30)]
+
+    async def first_rounds() -> None:
+        schedule = StatsSchedule(asyncio.get_running_loop())
+        for collector in collectors:
+            schedule.add(collector)
+        await asyncio.sleep(0.05)
+        for collector in collectors:
+            schedule.remove(collector)
+
+    asyncio.run(first_rounds())
+    rounds = [r for c in collectors for r in c.rounds]
+    assert len(rounds) == 3 and len({thread for thread, _ in rounds}) == 1
+    assert rounds[0][0] != threading.get_ident() and rounds[0][1].startswith(b"cpu ")
+    assert len({id(proc_stat) for _, proc_stat in rounds}) == 1
+    assert [r.message for r in caplog.records] == ["stats round of task t2 failed"]
+
+
+def test_a_watched_collector_is_sampled_on_its_short_interval_and_an_idle_one_waits_until_brought_forward() -> None:
+    fast, idle = _FakeCollector("fast", 0.02), _FakeCollector("idle", 3600)
+
+    async def a_while() -> tuple[int, int, int, int]:
         loop = asyncio.get_running_loop()
-        results = await asyncio.gather(shared_round(loop, ok), shared_round(loop, broken), shared_round(loop, ok),
-                                       return_exceptions=True)
-        return list(results)
+        schedule = StatsSchedule(loop)
+        schedule.add(fast)
+        schedule.add(idle)
+        await asyncio.sleep(0.3)
+        counts = len(fast.rounds), len(idle.rounds)
+        schedule.remove(fast)
+        schedule.bring_forward(idle, loop.time())  # a first read of its /stats
+        await asyncio.sleep(0.05)
+        brought = len(idle.rounds)
+        schedule.remove(idle)
+        await asyncio.sleep(0.01)
+        assert schedule._runner is not None and schedule._runner.done()  # nothing left: the schedule's task ended
+        return (*counts, brought, len(schedule))
 
-    results = asyncio.run(three_rounds())
-    assert results[0] is None and results[2] is None and isinstance(results[1], OSError)
-    assert len(threads) == 2 and threads[0] == threads[1] != threading.get_ident()
+    fast_rounds, idle_rounds, idle_after, left = asyncio.run(a_while())
+    assert 8 <= fast_rounds <= 17 and idle_rounds == 1
+    assert idle_after == 2 and left == 0

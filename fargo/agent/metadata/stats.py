@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import os
@@ -17,7 +16,7 @@ from typing import Any
 from fargo.agent.metadata.cgroup_stats import CgroupGone, ContainerCgroupFiles, HostCpuFile
 from fargo.agent.metadata.docker_stats import render_stats
 from fargo.agent.metadata.eni_counters import EniCountersFile
-from fargo.agent.metadata.stats_rounds import shared_round
+from fargo.agent.metadata.stats_schedule import StatsSchedule, schedule_of
 from fargo.agent.metadata.stats_samples import ContainerSample, NetworkSample
 from fargo.agent.task_cgroup import controller_mounts, task_cgroup_path
 
@@ -46,7 +45,7 @@ class TaskStatsCollector:
         self.interval = interval
         self.idle_interval = idle_interval
         self._asked_at: float | None = None  # loop time of the last stats() call
-        self._wake = asyncio.Event()
+        self._schedule: StatsSchedule | None = None  # while run() runs
         self._netns_path = netns_path
         self._pids = pids
         self._containers = containers
@@ -64,33 +63,37 @@ class TaskStatsCollector:
         self._closed = False
 
     async def run(self) -> None:
-        """Sample now and then every `interval` until cancelled; the held files are closed on the way out.
+        """Sample now and then on the schedule until cancelled; the held files are closed on the way out.
 
-        Rounds fall on multiples of `interval` of the loop's clock, so the rounds of all tasks come due together
-        and share one thread hop (a hop per task and round cost more than the reads themselves)."""
+        Rounds fall on multiples of `interval` (or of `idle_interval` while nobody reads /stats) of the loop's
+        clock, so the rounds of all tasks come due together: the loop's one schedule runs them together."""
         loop = asyncio.get_running_loop()
+        self._schedule = schedule_of(loop)
+        self._schedule.add(self)
         try:
-            while True:
-                try:
-                    containers = dict(self._containers())
-                    await shared_round(loop, functools.partial(self._sample, containers))
-                except Exception:  # stats are never worth stopping the task for
-                    log.exception("stats round of task %s failed", self.task_id)
-                now = loop.time()
-                interval = self.interval if self._watched(now) else max(self.interval, self.idle_interval)
-                self._wake.clear()
-                try:  # a first read of /stats cuts an idle wait short: the next round is a fast one
-                    await asyncio.wait_for(self._wake.wait(), (math.floor(now / interval) + 1) * interval - now)
-                except TimeoutError:
-                    continue
-                now = loop.time()
-                await asyncio.sleep((math.floor(now / self.interval) + 1) * self.interval - now)
+            await loop.create_future()  # the schedule samples; this only holds the collector's place
         finally:
+            self._schedule.remove(self)
+            self._schedule = None
             self.close()
+
+    def next_round_at(self, now: float) -> float:
+        interval = self.interval if self._watched(now) else max(self.interval, self.idle_interval)
+        return (math.floor(now / interval) + 1) * interval
+
+    def round_work(self) -> Callable[[bytes], None]:
+        containers = dict(self._containers())  # asked on the event loop, where the runner changes it
+        return lambda proc_stat: self._sample(containers, proc_stat)
 
     def sample_now(self) -> None:
         """One synchronous round (tests, or a first sample before `run`)."""
-        self._sample(dict(self._containers()))
+        with self._round_lock:
+            if self._closed:
+                return
+            if self._host_cpu is None:
+                self._host_cpu = HostCpuFile()
+            proc_stat = self._host_cpu.read()
+        self._sample(dict(self._containers()), proc_stat)
 
     def _watched(self, now: float) -> bool:
         return self._asked_at is not None and now - self._asked_at < WATCHED_FOR_S
@@ -103,8 +106,9 @@ class TaskStatsCollector:
         except RuntimeError:  # no loop (a synchronous caller): the schedule is left as it is
             now = None
         if now is not None:
-            if not self._watched(now):
-                self._wake.set()
+            if not self._watched(now) and self._schedule is not None:
+                # a first read cuts an idle wait short: the next round is a fast one
+                self._schedule.bring_forward(self, (math.floor(now / self.interval) + 1) * self.interval)
             self._asked_at = now
         held = self._samples.get(docker_id)
         if held is None:
@@ -128,14 +132,11 @@ class TaskStatsCollector:
                 self._host_cpu.close()
                 self._host_cpu = None
 
-    def _sample(self, containers: dict[str, str]) -> None:
+    def _sample(self, containers: dict[str, str], proc_stat: bytes) -> None:
         with self._round_lock:
             if self._closed:
                 return
-            if self._host_cpu is None:
-                self._host_cpu = HostCpuFile()
             read_ns = time.time_ns()
-            proc_stat = self._host_cpu.read()
             for docker_id, name in containers.items():
                 self._names[docker_id] = name
                 sample = self._sample_container(docker_id, read_ns, proc_stat)

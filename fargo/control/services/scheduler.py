@@ -90,12 +90,12 @@ class ServiceScheduler:
         while True:
             self._wake.clear()
             try:
-                now_leading = await asyncio.to_thread(self.leadership.holds)
+                now_leading, arns = await asyncio.to_thread(self._look)  # one thread hop a second, not two
                 if now_leading != self.leading:
                     log.info("service scheduler %s", "leading" if now_leading else "standing by")
                     self.leading = now_leading
                 if self.leading:
-                    await self.run_pass()
+                    await self.run_pass(arns)
             except Exception:  # noqa: BLE001 - the next pass tries again
                 log.exception("service scheduler pass failed")
             try:
@@ -105,8 +105,15 @@ class ServiceScheduler:
 
     # --- one pass -------------------------------------------------------------------------------
 
-    async def run_pass(self) -> None:
-        for arn in await asyncio.to_thread(self.store.scheduled_arns):
+    def _look(self) -> tuple[bool, list[str]]:
+        leading = self.leadership.holds()
+        return leading, self.store.scheduled_arns() if leading else []
+
+    async def run_pass(self, arns: list[str] | None = None) -> None:
+        """One pass over `arns` (the services to schedule; read from the store when None)."""
+        if arns is None:
+            arns = await asyncio.to_thread(self.store.scheduled_arns)
+        for arn in arns:
             try:
                 await self.reconcile(arn)
             except Exception:  # noqa: BLE001 - one service's trouble must not stop the others
