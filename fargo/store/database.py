@@ -113,7 +113,7 @@ class Store:
 
     def get_cluster(self, name: str) -> dict | None:
         with self.engine.connect() as c:
-            row = c.execute(select(schema.clusters.c.doc).where(schema.clusters.c.name == name)).first()
+            row = c.execute(_GET_CLUSTER, {"b_name": name}).first()
         return row[0] if row else None
 
     def put_cluster(self, doc: dict, created_at: float) -> None:
@@ -239,9 +239,8 @@ class Store:
     def get_task_texts(self, task_ids: Sequence[str]) -> dict[str, str]:
         """The documents of these tasks as the JSON text stored, by task id (missing ones left out): a
         caller that keeps what it decoded before decodes only what changed."""
-        t = schema.tasks
         with self.engine.connect() as c:
-            rows = c.execute(select(t.c.task_id, cast(t.c.doc, Text)).where(t.c.task_id.in_(list(task_ids)))).all()
+            rows = c.execute(_GET_TASK_TEXTS, {"b_ids": list(task_ids)}).all()
         return {tid: text for tid, text in rows}
 
     def get_task_record(self, task_id: str) -> TaskRecord | None:
@@ -345,6 +344,12 @@ def _generation(c: Connection) -> int:
     k = schema.counters
     return int(c.execute(select(k.c.value).where(k.c.name == schema.GENERATION_COUNTER)).scalar() or 0)
 
+
+# Built once, as the statements below: DescribeTasks (which waiters poll) reads the cluster and the task texts
+# each time, and building a statement anew (with its cache key) cost more than running it.
+_GET_CLUSTER = select(schema.clusters.c.doc).where(schema.clusters.c.name == bindparam("b_name"))
+_GET_TASK_TEXTS = select(schema.tasks.c.task_id, cast(schema.tasks.c.doc, Text)).where(
+    schema.tasks.c.task_id.in_(bindparam("b_ids", expanding=True)))
 
 # Built once: agent reports save task rows all the time, and making the statement anew each time (with its
 # cache key) cost as much as the write itself.
