@@ -121,9 +121,10 @@ def container_cgroup_path(task_id: str, runtime_id: str) -> str:
     return f"/{CGROUP_ROOT}/{task_id}/{runtime_id}"
 
 
-def create_task_cgroup(task_id: str, cpu_units: int, memory_mib: int, data_dir: Path | None = None) -> None:
-    """The task's cgroup in every hierarchy we use, with its limits. With `data_dir`, blkio accounting is
-    switched on for the device the containers write to (see `_account_block_io`)."""
+def create_task_cgroup(task_id: str, memory_mib: int, data_dir: Path | None = None) -> None:
+    """The task's cgroup in every hierarchy we use, with its memory limit; its CPU limit comes later
+    (`limit_task_cpu`). With `data_dir`, blkio accounting is switched on for the device the containers write
+    to (see `_account_block_io`)."""
     mounts = controller_mounts()
     rel = task_cgroup_path(task_id).lstrip("/")
     for name, base in mounts.items():
@@ -133,11 +134,17 @@ def create_task_cgroup(task_id: str, cpu_units: int, memory_mib: int, data_dir: 
             (base / rel).mkdir(parents=True, exist_ok=True)
     if "memory" in mounts:
         _write(mounts["memory"] / rel / "memory.limit_in_bytes", str(memory_mib * 1024 * 1024))
-    if "cpu" in mounts:
-        _write(mounts["cpu"] / rel / "cpu.cfs_period_us", str(CFS_PERIOD_US))
-        _write(mounts["cpu"] / rel / "cpu.cfs_quota_us", str(cpu_units * CFS_PERIOD_US // 1024))
     if "blkio" in mounts and data_dir is not None:
         _account_block_io(mounts["blkio"] / rel, data_dir)
+
+
+def limit_task_cpu(task_id: str, cpu_units: int) -> None:
+    """The task's CPU limit (`cpu_units` of 1024 per vCPU) as a CFS quota; the same again is a no-op."""
+    mounts = controller_mounts()
+    if "cpu" in mounts:
+        cgroup = mounts["cpu"] / task_cgroup_path(task_id).lstrip("/")
+        _write(cgroup / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+        _write(cgroup / "cpu.cfs_quota_us", str(cpu_units * CFS_PERIOD_US // 1024))
 
 
 # 100 GB/s: a limit nobody reaches.

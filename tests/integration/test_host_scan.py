@@ -27,9 +27,12 @@ from fargo.agent.task_cgroup import (
     all_hierarchy_mounts,
     container_cgroup_path,
     controller_mounts,
+    create_task_cgroup,
+    limit_task_cpu,
     list_task_cgroups,
     read_mountinfo,
     remove_task_cgroup,
+    task_cgroup_path,
 )
 from fargo.network.names import host_veth_name, netns_name
 from fargo.network.netns import create_netns
@@ -75,6 +78,19 @@ def test_the_hierarchies_are_every_cgroup_mount_once_named_v1_and_cgroup2_includ
     named = {o.partition("=")[2] for m in cgroup_mounts for o in m.super_options if o.startswith("name=")}
     assert {h.name for h in hierarchies if h.name} == named
     assert set(controller_mounts()) <= {c for h in hierarchies for c in h.controllers}
+
+
+def test_a_task_cgroup_gets_its_memory_limit_when_made_and_its_cpu_quota_only_when_asked(task_id: str) -> None:
+    # runc's own set-up of a container runs in the container's cgroup: no quota may throttle it
+    create_task_cgroup(task_id, 512)
+    task_dir = Path(task_cgroup_path(task_id).lstrip("/"))
+    cpu = controller_mounts()["cpu"] / task_dir
+    assert (controller_mounts()["memory"] / task_dir / "memory.limit_in_bytes").read_text().strip() == str(512 * 2**20)
+    assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "-1"
+    limit_task_cpu(task_id, 256)
+    limit_task_cpu(task_id, 256)  # again (a container found running after a restart): the same
+    assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "25000"
+    assert (cpu / "cpu.cfs_period_us").read_text().strip() == "100000"
 
 
 def test_a_task_cgroup_left_in_every_hierarchy_is_found_and_removed(task_id: str) -> None:
