@@ -41,6 +41,7 @@ from fargo.runtime.client import Containerd
 from fargo.runtime.containerd_daemon import ensure_containerd
 from fargo.runtime.errors import ContainerRuntimeError
 from fargo.runtime.records import TaskOomKilled
+from fargo.runtime.seccomp_profile import kernel_serves_x32
 
 log = logging.getLogger(__name__)
 AGENT_VERSION = "fargo-agent/2"
@@ -121,6 +122,7 @@ class Agent:
     async def start(self) -> None:
         if self.settings.vpc_cidr:
             await asyncio.to_thread(ensure_vpc_guard, self.settings.vpc_cidr)
+        await asyncio.to_thread(kernel_serves_x32)  # asked once, here, not on the loop at the first container
         self._main = asyncio.create_task(self._run())
         ready = asyncio.ensure_future(self._ready.wait())
         await asyncio.wait([ready, self._main], return_when=asyncio.FIRST_COMPLETED)
