@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _fargo_process import SUBNETS, BenchFargo, build_test_image, dumps, in_threads, percentile, print_table  # noqa: E402
 
+from fargo.agent.task_cgroup import all_hierarchy_mounts  # noqa: E402
+
 IMAGE = "fargo.local/busybox:latest"
 FAMILY = "bench-task-start"
 CTR_NAMESPACE = "bench"
@@ -265,6 +267,16 @@ def _delete_ctr_task(sock: Path, cid: str) -> None:
         time.sleep(0.01)
 
 
+def remove_ctr_cgroup_parent() -> None:
+    """`ctr run` puts each container's cgroup under /<namespace>/ and runc removes only the container's own:
+    the empty parent in every hierarchy goes here."""
+    for hierarchy in all_hierarchy_mounts():
+        try:
+            (hierarchy.mount_point / CTR_NAMESPACE).rmdir()
+        except FileNotFoundError:
+            pass
+
+
 def stop_everything_left(fargo: BenchFargo, arns: list[str]) -> None:
     """StopTask anything the run left RUNNING (a failure midway), and wait for it, boundedly."""
     if not arns or fargo.proc is None or fargo.proc.poll() is not None:
@@ -343,6 +355,7 @@ def main() -> int:
                 stop_everything_left(fargo, launched)
     finally:
         subprocess.run(["rm", "-rf", str(work)])
+        remove_ctr_cgroup_parent()
 
     fargo_seq = [launch.latency for launch in seq]
     server_seq = [launch.server_latency for launch in seq if launch.server_latency is not None]
