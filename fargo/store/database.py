@@ -10,6 +10,7 @@ import contextlib
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,14 +62,22 @@ class Store:
         self._sqlite = url.startswith("sqlite")
         if self._sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's busy
+        # handler (1, 2, 5, 10 ... 100 ms) however soon the lock is free. Writers of this process queue here
+        # instead and go the moment the one before commits. (Re-entrant: a nested write fails as before,
+        # on SQLite's busy timeout, rather than hang.)
+        self._write_lock = threading.RLock()
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Connection]:
         """A write transaction. On SQLite it takes the write lock first: a WAL reader that later writes
         fails at once (SQLITE_BUSY_SNAPSHOT) when another connection committed in between."""
-        with self.engine.begin() as c:
-            if self._sqlite:
-                c.exec_driver_sql("BEGIN IMMEDIATE")
+        if not self._sqlite:
+            with self.engine.begin() as c:
+                yield c
+            return
+        with self._write_lock, self.engine.begin() as c:
+            c.exec_driver_sql("BEGIN IMMEDIATE")
             yield c
 
     def migrate(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from fargo.network.ipam import SubnetFullError
 from fargo.store import database
@@ -75,6 +75,30 @@ def test_every_task_write_takes_the_next_store_wide_generation(tmp_path: Path) -
     assert generation == 3 and [(r.doc["taskArn"].rsplit("/", 1)[-1], r.generation) for r, _ in rows] == [("a", 3)]
     assert store.assigned_tasks("embedded", 3)[1] == []
     assert [r.doc["desiredStatus"] for r, _ in store.assigned_tasks("embedded", 0)[1]] == ["STOPPED"]
+
+
+def test_sqlite_writers_of_one_process_queue_for_each_other_instead_of_timing_out(tmp_path: Path) -> None:
+    store = _sqlite(tmp_path)
+    store.engine.dispose()  # new connections from here on, with a short busy timeout: SQLite would give up
+    event.listen(store.engine, "connect", lambda conn, _record: conn.execute("PRAGMA busy_timeout=50"))
+    holding, done, errors = threading.Event(), [], []
+
+    def second_writer() -> None:
+        holding.wait()
+        try:
+            done.append(store.insert_task(_running("b"), "b", "fam", None, "embedded"))
+        except Exception as error:  # noqa: BLE001 - the test reports it
+            errors.append(error)
+
+    writer = threading.Thread(target=second_writer)
+    writer.start()
+    with store.task_writes() as w:
+        first = w.insert(_running("a"), "a", "fam", None, "embedded")
+        holding.set()
+        writer.join(0.4)  # the other writer waits all along, far past SQLite's 50 ms
+        assert writer.is_alive()
+    writer.join(5)
+    assert errors == [] and (first, done) == (1, [2])
 
 
 def test_a_failed_task_write_keeps_neither_its_address_nor_its_generation(tmp_path: Path) -> None:
