@@ -246,13 +246,14 @@ def test_collectors_due_together_share_one_thread_and_one_read_of_proc_stat_and_
 def test_a_watched_collector_is_sampled_on_its_short_interval_and_an_idle_one_waits_until_brought_forward() -> None:
     fast, idle = _FakeCollector("fast", 0.02), _FakeCollector("idle", 3600)
 
-    async def a_while() -> tuple[int, int, int, int]:
+    async def a_while() -> tuple[int, int, float, int, int]:
         loop = asyncio.get_running_loop()
         schedule = StatsSchedule(loop)
+        started = loop.time()
         schedule.add(fast)
         schedule.add(idle)
         await asyncio.sleep(0.3)
-        counts = len(fast.rounds), len(idle.rounds)
+        counts = len(fast.rounds), len(idle.rounds), loop.time() - started
         schedule.remove(fast)
         schedule.bring_forward(idle, loop.time())  # a first read of its /stats
         await asyncio.sleep(0.05)
@@ -262,6 +263,7 @@ def test_a_watched_collector_is_sampled_on_its_short_interval_and_an_idle_one_wa
         assert schedule._runner is not None and schedule._runner.done()  # nothing left: the schedule's task ended
         return (*counts, brought, len(schedule))
 
-    fast_rounds, idle_rounds, idle_after, left = asyncio.run(a_while())
-    assert 8 <= fast_rounds <= 17 and idle_rounds == 1
+    fast_rounds, idle_rounds, elapsed, idle_after, left = asyncio.run(a_while())
+    # one round on adding, then at most one per 20 ms boundary passed (a loaded host may run fewer)
+    assert 3 <= fast_rounds <= elapsed / 0.02 + 2 and idle_rounds == 1
     assert idle_after == 2 and left == 0

@@ -68,7 +68,7 @@ class StatsSchedule:
     async def _run(self) -> None:
         while self._due:
             now = self._loop.time()
-            due = [c for c, at in self._due.items() if at <= now + _EARLY_S]
+            due = [(c, at) for c, at in self._due.items() if at <= now + _EARLY_S]
             if due:
                 await self._sample(due, now)
                 continue
@@ -79,10 +79,11 @@ class StatsSchedule:
             finally:
                 timer.cancel()
 
-    async def _sample(self, due: list[Sampled], now: float) -> None:
+    async def _sample(self, due: list[tuple[Sampled, float]], now: float) -> None:
         work: list[tuple[Sampled, Callable[[bytes], None]]] = []
-        for collector in due:
-            self._due[collector] = collector.next_round_at(now)
+        for collector, at in due:
+            # from its due time when that is a hair ahead: else the same boundary would come due again
+            self._due[collector] = collector.next_round_at(max(now, at))
             try:
                 work.append((collector, collector.round_work()))
             except Exception:  # noqa: BLE001 - stats are never worth stopping a task, or its neighbours, for
