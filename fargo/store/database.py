@@ -166,14 +166,11 @@ class Store:
 
     def get_task_definition(self, family: str, revision: int | None) -> dict | None:
         """A bare family means its latest ACTIVE revision."""
-        t = schema.task_definitions
-        q = select(t.c.doc).where(t.c.family == family)
-        if revision is None:
-            q = q.where(t.c.status == "ACTIVE").order_by(t.c.revision.desc()).limit(1)
-        else:
-            q = q.where(t.c.revision == revision)
         with self.engine.connect() as c:
-            row = c.execute(q).first()
+            if revision is None:
+                row = c.execute(_LATEST_TASK_DEFINITION, {"b_family": family}).first()
+            else:
+                row = c.execute(_TASK_DEFINITION, {"b_family": family, "b_revision": revision}).first()
         return row[0] if row else None
 
     def list_task_definition_arns(self, family: str | None, status: str | None, descending: bool,
@@ -307,13 +304,12 @@ class Store:
 
         The generation is read first: a change committed later has a higher one, so asking again with
         the generation returned misses nothing."""
-        t, td = schema.tasks, schema.task_definitions
-        q = (select(*_RECORD_COLUMNS, td.c.doc).select_from(t)
-             .join(td, td.c.arn == t.c.task_definition_arn, isouter=True).where(t.c.agent_id == agent_id))
-        q = q.where(t.c.last_status != "STOPPED") if since is None else q.where(t.c.generation > since)
         with self.engine.connect() as c:
             generation = _generation(c)
-            rows = c.execute(q.order_by(t.c.generation)).all()
+            if since is None:
+                rows = c.execute(_LIVE_ASSIGNED, {"b_agent": agent_id}).all()
+            else:
+                rows = c.execute(_ASSIGNED_SINCE, {"b_agent": agent_id, "b_since": since}).all()
         return generation, [(_record(row[:-1]), row[-1]) for row in rows]
 
     def used_ip_count(self, subnet_id: str) -> int:
@@ -350,8 +346,7 @@ def _record(row: Sequence[Any]) -> TaskRecord:
 
 
 def _generation(c: Connection) -> int:
-    k = schema.counters
-    return int(c.execute(select(k.c.value).where(k.c.name == schema.GENERATION_COUNTER)).scalar() or 0)
+    return int(c.execute(_GENERATION).scalar() or 0)
 
 
 # Built once, as the statements below: DescribeTasks (which waiters poll) reads the cluster and the task texts
@@ -366,6 +361,39 @@ _SAVE_TASK = update(schema.tasks).where(schema.tasks.c.arn == bindparam("b_arn")
     desired_status=bindparam("b_desired"), last_status=bindparam("b_last"), stopped_at=bindparam("b_stopped_at"),
     doc=bindparam("b_doc"), generation=bindparam("b_generation"), report_seq=bindparam("b_report_seq"))
 
+# So are the statements of a task's start and of the agent's reports (RunTask, the assignment batch, each
+# report's merge): built anew, their SQL construction took three times what SQLite took to run them.
+_t, _td, _k = schema.tasks, schema.task_definitions, schema.counters
+_ip, _eni = schema.ip_allocations, schema.network_interfaces
+_GENERATION = select(_k.c.value).where(_k.c.name == schema.GENERATION_COUNTER)
+_BUMP_GENERATION = (update(_k).where(_k.c.name == schema.GENERATION_COUNTER).values(value=_k.c.value + 1)
+                    .returning(_k.c.value))
+_TASK_DEFINITION = select(_td.c.doc).where(and_(_td.c.family == bindparam("b_family"),
+                                                _td.c.revision == bindparam("b_revision")))
+_LATEST_TASK_DEFINITION = (select(_td.c.doc).where(and_(_td.c.family == bindparam("b_family"),
+                                                        _td.c.status == "ACTIVE"))
+                           .order_by(_td.c.revision.desc()).limit(1))
+_ASSIGNED = (select(*_RECORD_COLUMNS, _td.c.doc).select_from(_t)
+             .join(_td, _td.c.arn == _t.c.task_definition_arn, isouter=True)
+             .where(_t.c.agent_id == bindparam("b_agent")))
+_LIVE_ASSIGNED = _ASSIGNED.where(_t.c.last_status != "STOPPED").order_by(_t.c.generation)
+_ASSIGNED_SINCE = _ASSIGNED.where(_t.c.generation > bindparam("b_since")).order_by(_t.c.generation)
+_LOCK_TASKS = (select(_t.c.arn, *_RECORD_COLUMNS).where(_t.c.arn.in_(bindparam("b_arns", expanding=True)))
+               .order_by(_t.c.arn).with_for_update())
+_INSERT_TASK = insert(_t)
+_TAKEN_IPS = select(_ip.c.ip).where(_ip.c.subnet_id == bindparam("b_subnet"))
+_INSERT_IP = insert(_ip)
+_LOCK_SUBNET = (select(schema.subnets.c.subnet_id).where(schema.subnets.c.subnet_id == bindparam("b_subnet"))
+                .with_for_update(read=True))
+_LOCK_GROUPS = (select(schema.security_groups.c.group_id)
+                .where(schema.security_groups.c.group_id.in_(bindparam("b_groups", expanding=True)))
+                .with_for_update(read=True))
+_INSERT_ENI = insert(_eni)
+_RELEASE_IP = delete(_ip).where(_ip.c.task_arn == bindparam("b_arn"))
+_ENIS_OF_TASK = select(_eni.c.eni_id).where(_eni.c.task_arn == bindparam("b_arn"))
+_DELETE_ENI_TAGS = delete(schema.ec2_tags).where(schema.ec2_tags.c.resource_id.in_(bindparam("b_enis", expanding=True)))
+_DELETE_ENIS = delete(_eni).where(_eni.c.task_arn == bindparam("b_arn"))
+
 
 class TaskWrites:
     """The writes of one task transaction. Rows read here are locked (FOR UPDATE on PostgreSQL; SQLite
@@ -376,12 +404,10 @@ class TaskWrites:
 
     def lock(self, task_arns: Iterable[str]) -> dict[str, TaskRecord]:
         """The named tasks that exist, by ARN, locked in ARN order (one order for all: no deadlocks)."""
-        t = schema.tasks
         wanted = sorted(set(task_arns))
         if not wanted:
             return {}
-        rows = self._c.execute(select(t.c.arn, *_RECORD_COLUMNS).where(t.c.arn.in_(wanted))
-                               .order_by(t.c.arn).with_for_update()).all()
+        rows = self._c.execute(_LOCK_TASKS, {"b_arns": wanted}).all()
         return {row[0]: _record(row[1:]) for row in rows}
 
     def lock_by_id(self, task_id: str) -> TaskRecord | None:
@@ -391,18 +417,16 @@ class TaskWrites:
 
     def next_generation(self) -> int:
         """Bump the store-wide generation; the counter row stays locked until this transaction ends."""
-        k = schema.counters
-        value = self._c.execute(update(k).where(k.c.name == schema.GENERATION_COUNTER)
-                                .values(value=k.c.value + 1).returning(k.c.value)).scalar()
+        value = self._c.execute(_BUMP_GENERATION).scalar()
         if value is None:  # a store made before the counter existed: start it
-            self._c.execute(insert(k).values(name=schema.GENERATION_COUNTER, value=1))
+            self._c.execute(insert(schema.counters).values(name=schema.GENERATION_COUNTER, value=1))
             value = 1
         return int(value)
 
     def insert(self, doc: dict, task_id: str, family: str, client_token: str | None, agent_id: str | None) -> int:
         """Insert a new task with the next generation; returns the generation."""
         generation = self.next_generation()
-        self._c.execute(insert(schema.tasks).values(
+        self._c.execute(_INSERT_TASK, dict(
             arn=doc["taskArn"], task_id=task_id, cluster_arn=doc["clusterArn"], family=family,
             started_by=doc.get("startedBy"), desired_status=doc["desiredStatus"], last_status=doc["lastStatus"],
             created_at=doc["createdAt"], stopped_at=doc.get("stoppedAt"), client_token=client_token, doc=doc,
@@ -423,13 +447,12 @@ class TaskWrites:
 
         Another replica may insert the same address at the same moment: the unique key refuses one of
         the two, and that one tries the next address (each try in a savepoint, so the transaction lives)."""
-        t = schema.ip_allocations
-        taken = {r[0] for r in self._c.execute(select(t.c.ip).where(t.c.subnet_id == subnet_id)).all()}
+        taken = {r[0] for r in self._c.execute(_TAKEN_IPS, {"b_subnet": subnet_id}).all()}
         for _attempt in range(usable_address_count(subnet_cidr)):
             ip = allocate_ip(subnet_cidr, taken)
             try:
                 with self._c.begin_nested():
-                    self._c.execute(insert(t).values(subnet_id=subnet_id, ip=ip, task_arn=task_arn))
+                    self._c.execute(_INSERT_IP, {"subnet_id": subnet_id, "ip": ip, "task_arn": task_arn})
             except IntegrityError:
                 taken.add(ip)
                 continue
@@ -442,17 +465,14 @@ class TaskWrites:
 
         The subnet and groups are locked for share first, so a DeleteSubnet or DeleteSecurityGroup of another
         replica waits for this transaction and then sees the ENI; LookupError when one of them is gone."""
-        n, s, g = schema.network_interfaces, schema.subnets, schema.security_groups
         group_ids = list(row.get("group_ids") or [])
-        if self._c.execute(select(s.c.subnet_id).where(s.c.subnet_id == row["subnet_id"])
-                           .with_for_update(read=True)).first() is None:
+        if self._c.execute(_LOCK_SUBNET, {"b_subnet": row["subnet_id"]}).first() is None:
             raise LookupError(f"subnet {row['subnet_id']} does not exist")
-        found = {r[0] for r in self._c.execute(select(g.c.group_id).where(g.c.group_id.in_(group_ids))
-                                               .with_for_update(read=True))}
+        found = {r[0] for r in self._c.execute(_LOCK_GROUPS, {"b_groups": group_ids})}
         missing = [group_id for group_id in group_ids if group_id not in found]
         if missing:
             raise LookupError(f"security group {missing[0]} does not exist")
-        self._c.execute(insert(n).values(
+        self._c.execute(_INSERT_ENI, dict(
             eni_id=row["eni_id"], attachment_id=row["attachment_id"], task_arn=row["task_arn"],
             subnet_id=row["subnet_id"], vpc_id=row["vpc_id"], availability_zone=row["availability_zone"],
             ip=row["ip"], mac=row["mac"], private_dns_name=row["private_dns_name"], group_ids=group_ids,
@@ -461,9 +481,8 @@ class TaskWrites:
 
     def release_ip(self, task_arn: str) -> None:
         """Give back the task's address; its ENI (and the ENI's EC2 tags) go with it."""
-        t, n = schema.ip_allocations, schema.network_interfaces
-        self._c.execute(delete(t).where(t.c.task_arn == task_arn))
-        eni_ids = [r[0] for r in self._c.execute(select(n.c.eni_id).where(n.c.task_arn == task_arn))]
+        self._c.execute(_RELEASE_IP, {"b_arn": task_arn})
+        eni_ids = [r[0] for r in self._c.execute(_ENIS_OF_TASK, {"b_arn": task_arn})]
         if eni_ids:
-            self._c.execute(delete(schema.ec2_tags).where(schema.ec2_tags.c.resource_id.in_(eni_ids)))
-            self._c.execute(delete(n).where(n.c.task_arn == task_arn))
+            self._c.execute(_DELETE_ENI_TAGS, {"b_enis": eni_ids})
+            self._c.execute(_DELETE_ENIS, {"b_arn": task_arn})

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, insert, select
+from sqlalchemy import Connection, Executable, Table, and_, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from fargo.network.ipam import SubnetFullError
@@ -123,6 +123,29 @@ def _rows(cls: type, rows: Iterable[Any]) -> list[Any]:
     return [cls(**row._mapping) for row in rows]
 
 
+# Each read's statement is built once per shape (which filters it has, whether it locks), with its values as
+# parameters: RunTask and every assignment batch read VPCs, subnets, groups, rules and ENIs, and building a
+# statement anew (with its cache key) took longer than SQLite took to run it.
+_BUILT: dict[tuple[Any, ...], Executable] = {}
+
+
+def _built(shape: tuple[Any, ...], build: Any) -> Executable:
+    statement = _BUILT.get(shape)
+    if statement is None:
+        statement = _BUILT[shape] = build()
+    return statement
+
+
+def _ids(name: str) -> Any:
+    return bindparam(name, expanding=True)
+
+
+_VPC_IDS_OF_AGENT = (select(schema.network_interfaces.c.vpc_id).distinct().select_from(schema.network_interfaces)
+                     .join(schema.tasks, schema.tasks.c.arn == schema.network_interfaces.c.task_arn)
+                     .where(schema.tasks.c.agent_id == bindparam("b_agent"))
+                     .order_by(schema.network_interfaces.c.vpc_id))
+
+
 class NetworkReads:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
@@ -136,12 +159,16 @@ class NetworkReads:
 
     def vpcs(self, vpc_ids: Sequence[str] | None = None, lock: bool = False) -> list[VpcRow]:
         t = schema.vpcs
-        q = select(t)
-        if vpc_ids is not None:
-            q = q.where(t.c.vpc_id.in_(list(vpc_ids)))
-        if lock:
-            q = q.with_for_update()
-        return _rows(VpcRow, self._c.execute(q.order_by(t.c.created_at, t.c.vpc_id)))
+
+        def build() -> Executable:
+            q = select(t)
+            if vpc_ids is not None:
+                q = q.where(t.c.vpc_id.in_(_ids("b_vpcs")))
+            if lock:
+                q = q.with_for_update()
+            return q.order_by(t.c.created_at, t.c.vpc_id)
+        q = _built(("vpcs", vpc_ids is not None, lock), build)
+        return _rows(VpcRow, self._c.execute(q, {} if vpc_ids is None else {"b_vpcs": list(vpc_ids)}))
 
     def subnet(self, subnet_id: str, lock: bool = False) -> SubnetRow | None:
         found = self.subnets([subnet_id], lock=lock)
@@ -150,14 +177,21 @@ class NetworkReads:
     def subnets(self, subnet_ids: Sequence[str] | None = None, vpc_id: str | None = None,
                 lock: bool = False) -> list[SubnetRow]:
         t = schema.subnets
-        q = select(t)
+
+        def build() -> Executable:
+            q = select(t)
+            if subnet_ids is not None:
+                q = q.where(t.c.subnet_id.in_(_ids("b_subnets")))
+            if vpc_id is not None:
+                q = q.where(t.c.vpc_id == bindparam("b_vpc"))
+            if lock:
+                q = q.with_for_update()
+            return q.order_by(t.c.created_at, t.c.subnet_id)
+        q = _built(("subnets", subnet_ids is not None, vpc_id is not None, lock), build)
+        params: dict[str, Any] = {"b_vpc": vpc_id} if vpc_id is not None else {}
         if subnet_ids is not None:
-            q = q.where(t.c.subnet_id.in_(list(subnet_ids)))
-        if vpc_id is not None:
-            q = q.where(t.c.vpc_id == vpc_id)
-        if lock:
-            q = q.with_for_update()
-        return _rows(SubnetRow, self._c.execute(q.order_by(t.c.created_at, t.c.subnet_id)))
+            params["b_subnets"] = list(subnet_ids)
+        return _rows(SubnetRow, self._c.execute(q, params))
 
     # --- security groups and rules --------------------------------------------------------------
 
@@ -168,14 +202,21 @@ class NetworkReads:
     def groups(self, group_ids: Sequence[str] | None = None, vpc_id: str | None = None,
                lock: bool = False) -> list[GroupRow]:
         t = schema.security_groups
-        q = select(t.c.group_id, t.c.vpc_id, t.c.group_name, t.c.description, t.c.is_default, t.c.created_at)
+
+        def build() -> Executable:
+            q = select(t.c.group_id, t.c.vpc_id, t.c.group_name, t.c.description, t.c.is_default, t.c.created_at)
+            if group_ids is not None:
+                q = q.where(t.c.group_id.in_(_ids("b_groups")))
+            if vpc_id is not None:
+                q = q.where(t.c.vpc_id == bindparam("b_vpc"))
+            if lock:
+                q = q.with_for_update()
+            return q.order_by(t.c.created_at, t.c.group_id)
+        q = _built(("groups", group_ids is not None, vpc_id is not None, lock), build)
+        params: dict[str, Any] = {"b_vpc": vpc_id} if vpc_id is not None else {}
         if group_ids is not None:
-            q = q.where(t.c.group_id.in_(list(group_ids)))
-        if vpc_id is not None:
-            q = q.where(t.c.vpc_id == vpc_id)
-        if lock:
-            q = q.with_for_update()
-        return _rows(GroupRow, self._c.execute(q.order_by(t.c.created_at, t.c.group_id)))
+            params["b_groups"] = list(group_ids)
+        return _rows(GroupRow, self._c.execute(q, params))
 
     def group_by_name(self, vpc_id: str, name: str) -> GroupRow | None:
         t = schema.security_groups
@@ -185,12 +226,21 @@ class NetworkReads:
 
     def rules(self, group_ids: Sequence[str] | None = None, rule_ids: Sequence[str] | None = None) -> list[RuleRow]:
         t = schema.security_group_rules
-        q = select(t)
+
+        def build() -> Executable:
+            q = select(t)
+            if group_ids is not None:
+                q = q.where(t.c.group_id.in_(_ids("b_groups")))
+            if rule_ids is not None:
+                q = q.where(t.c.rule_id.in_(_ids("b_rules")))
+            return q.order_by(t.c.created_at, t.c.position, t.c.rule_id)
+        q = _built(("rules", group_ids is not None, rule_ids is not None), build)
+        params: dict[str, Any] = {}
         if group_ids is not None:
-            q = q.where(t.c.group_id.in_(list(group_ids)))
+            params["b_groups"] = list(group_ids)
         if rule_ids is not None:
-            q = q.where(t.c.rule_id.in_(list(rule_ids)))
-        return _rows(RuleRow, self._c.execute(q.order_by(t.c.created_at, t.c.position, t.c.rule_id)))
+            params["b_rules"] = list(rule_ids)
+        return _rows(RuleRow, self._c.execute(q, params))
 
     def rules_referencing(self, group_id: str, peer_kind: str) -> list[RuleRow]:
         """Rules (of any group) whose peer is `group_id`."""
@@ -208,14 +258,23 @@ class NetworkReads:
     def enis(self, eni_ids: Sequence[str] | None = None, vpc_ids: Sequence[str] | None = None,
              subnet_id: str | None = None) -> list[EniRow]:
         t = schema.network_interfaces
-        q = select(t)
+
+        def build() -> Executable:
+            q = select(t)
+            if eni_ids is not None:
+                q = q.where(t.c.eni_id.in_(_ids("b_enis")))
+            if vpc_ids is not None:
+                q = q.where(t.c.vpc_id.in_(_ids("b_vpcs")))
+            if subnet_id is not None:
+                q = q.where(t.c.subnet_id == bindparam("b_subnet"))
+            return q.order_by(t.c.attach_time, t.c.eni_id)
+        q = _built(("enis", eni_ids is not None, vpc_ids is not None, subnet_id is not None), build)
+        params: dict[str, Any] = {"b_subnet": subnet_id} if subnet_id is not None else {}
         if eni_ids is not None:
-            q = q.where(t.c.eni_id.in_(list(eni_ids)))
+            params["b_enis"] = list(eni_ids)
         if vpc_ids is not None:
-            q = q.where(t.c.vpc_id.in_(list(vpc_ids)))
-        if subnet_id is not None:
-            q = q.where(t.c.subnet_id == subnet_id)
-        rows = self._c.execute(q.order_by(t.c.attach_time, t.c.eni_id))
+            params["b_vpcs"] = list(vpc_ids)
+        rows = self._c.execute(q, params)
         return [EniRow(**dict(row._mapping, group_ids=list(row.group_ids or []))) for row in rows]
 
     def eni_counts(self, subnet_ids: Sequence[str]) -> dict[str, int]:
@@ -226,10 +285,7 @@ class NetworkReads:
         return {subnet_id: int(n) for subnet_id, n in self._c.execute(q)}
 
     def vpc_ids_of_agent(self, agent_id: str) -> list[str]:
-        t, n = schema.tasks, schema.network_interfaces
-        q = (select(n.c.vpc_id).distinct().select_from(n).join(t, t.c.arn == n.c.task_arn)
-             .where(t.c.agent_id == agent_id).order_by(n.c.vpc_id))
-        return [r[0] for r in self._c.execute(q)]
+        return [r[0] for r in self._c.execute(_VPC_IDS_OF_AGENT, {"b_agent": agent_id})]
 
     # --- tags -----------------------------------------------------------------------------------
 
