@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -153,6 +154,15 @@ class BatchResult:
     launches: list[Launch]
     all_running_s: float
     all_stopped_s: float
+    cpu_s: float = float("nan")  # Fargo's own CPU from the first RunTask until all were RUNNING
+
+
+def process_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of the process (all its threads) so far; NaN without one."""
+    if pid is None:
+        return float("nan")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def concurrent_fargo(fargo: BenchFargo, n: int, poll_s: float, launched: list[str]) -> BatchResult:
@@ -174,6 +184,7 @@ def concurrent_fargo(fargo: BenchFargo, n: int, poll_s: float, launched: list[st
     workers = [threading.Thread(target=fire, args=(i,)) for i in range(len(calls))]
     for w in workers:
         w.start()
+    cpu_before = process_cpu_s(fargo.pid())
     sent = time.perf_counter()
     gate.wait()
     for w in workers:
@@ -187,11 +198,12 @@ def concurrent_fargo(fargo: BenchFargo, n: int, poll_s: float, launched: list[st
     for arn, at in wait_for(ecs, launches, "RUNNING", poll_s, BATCH_TIMEOUT_S).items():
         launches[arn].running_at = at
     all_running = max(launch.latency for launch in launches.values())
+    cpu = process_cpu_s(fargo.pid()) - cpu_before
 
     stop_sent = time.perf_counter()
     stop_all(lambda: EcsJson(fargo.port), list(launches))
     stopped = wait_for(ecs, {arn: Launch(arn, stop_sent) for arn in launches}, "STOPPED", poll_s, BATCH_TIMEOUT_S)
-    return BatchResult(list(launches.values()), all_running, max(stopped.values()) - stop_sent)
+    return BatchResult(list(launches.values()), all_running, max(stopped.values()) - stop_sent, cpu)
 
 
 def ctr(sock: Path, *args: str) -> list[str]:
@@ -386,6 +398,7 @@ def main() -> int:
         ("per task RunTask -> RUNNING p95 (ms)", ms(batch_lat, 95)),
         ("per task createdAt -> startedAt p50 (ms, server)", ms(batch_server, 50)),
         ("per task createdAt -> startedAt p95 (ms, server)", ms(batch_server, 95)),
+        ("Fargo's own CPU per task, RunTask -> all RUNNING (ms)", batch.cpu_s * 1000 / max(1, len(batch.launches))),
         (f"all {c} STOPPED after StopTask (s)", batch.all_stopped_s),
         (f"baseline: {c} x ctr run -d fired at once, all running after (s)", ctr_batch),
     ])

@@ -172,7 +172,7 @@ class Agent:
         while True:
             batch = await self._retrying(lambda: self.control_plane.assignments(self.agent_id, since,
                                                                                 ASSIGNMENT_WAIT_SECONDS))
-            await self.networks.set_policies(batch.networks)  # before new tasks attach to their VPC
+            await self.networks.set_policies(batch.networks)  # kept before new tasks attach to their VPC
             for assignment in batch.assignments:
                 self._assign(assignment)
             if batch.full:

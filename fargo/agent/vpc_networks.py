@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from fargo.agent.backoff import Backoff
 from fargo.network.security_groups import LocalEni, apply_vpc_filter_async, render_vpc_filter
 from fargo.network.task_eni import create_task_eni_async, delete_task_eni_async, router_port_name
 from fargo.network.vpc_resolver import VpcResolver, resolver_address
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 ROUTER_LINGER_SECONDS = float(os.environ.get("FARGO_ROUTER_LINGER_SECONDS", 5))
 
 NAMES_EVERY_SECONDS = 0.02
+FILTER_RETRY_BACKOFF = (0.2, 5.0)
 
 
 class RouterServer(Protocol):
@@ -67,6 +69,7 @@ class _Vpc:
     applied: str | None = None  # the filter script last applied
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     retiring: asyncio.Task[None] | None = None
+    syncing: asyncio.Task[None] | None = None  # a policy's apply, under way in the background
     names_due: bool = False  # a resolver update is scheduled
 
 
@@ -135,7 +138,9 @@ class VpcNetworks:
             self._retire_later(eni.vpc_id, vpc)
 
     async def set_policies(self, policies: list[VpcPolicy]) -> None:
-        """The control plane's latest policy of each VPC: the filters of those that changed are applied again."""
+        """The control plane's latest policy of each VPC, kept at once (an ENI attached from now on is filtered by
+        it); the filters of those that changed are applied again in the background, so that the batch's new
+        tasks are not held up behind an apply (in a burst, one waited a second for the applies before it)."""
         for policy in policies:
             if self._policies.get(policy.vpc_id) == policy:
                 continue
@@ -143,12 +148,15 @@ class VpcNetworks:
             vpc = self._vpcs.get(policy.vpc_id)
             if vpc is not None and vpc.router is not None:
                 vpc.changes += 1
-                await self._sync(policy.vpc_id, vpc)
+                self._sync_soon(policy.vpc_id, vpc)
 
     async def close(self) -> None:
         """Stop serving. Routers stay for the tasks that keep running (the next agent resumes them); a router
         that only lingers goes now."""
         for vpc_id, vpc in list(self._vpcs.items()):
+            if vpc.syncing is not None:
+                vpc.syncing.cancel()
+                vpc.syncing = None
             if vpc.retiring is not None:
                 vpc.retiring.cancel()
                 vpc.retiring = None
@@ -176,6 +184,22 @@ class VpcNetworks:
                 await apply_vpc_filter_async(vpc.router, script)
                 vpc.applied = script
             vpc.synced = target
+
+    def _sync_soon(self, vpc_id: str, vpc: _Vpc) -> None:
+        if vpc.syncing is None or vpc.syncing.done():
+            vpc.syncing = asyncio.create_task(self._sync_until_shown(vpc_id, vpc))
+
+    async def _sync_until_shown(self, vpc_id: str, vpc: _Vpc) -> None:
+        """Apply until the filter shows every change, retrying a refused apply: the rules of a policy must reach
+        the running tasks even when no other change comes to apply them."""
+        backoff = Backoff(*FILTER_RETRY_BACKOFF)
+        while self._vpcs.get(vpc_id) is vpc and vpc.router is not None and vpc.synced < vpc.changes:
+            try:
+                await self._sync(vpc_id, vpc)
+            except Exception as e:  # noqa: BLE001 - logged and retried; the tasks keep the filter they had
+                log.warning("the security group filter of %s is not applied (%s); retrying in %.1fs",
+                            vpc_id, e, backoff.delay)
+                await backoff.sleep()
 
     def _publish_names(self, vpc_id: str, vpc: _Vpc) -> None:
         """The resolver's records, at most every NAMES_EVERY_SECONDS: ENIs made together cost a few zone builds

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fargo.network.blocking_pool import run_blocking
+from fargo.network.blocking_pool import run_filter_apply
 from fargo.network.ipam import METADATA_IP
 from fargo.network.nft import NftError, run_nft
 from fargo.protocol.messages import GroupPolicy, RulePolicy, VpcPolicy
@@ -124,7 +124,7 @@ def apply_vpc_filter(router: VpcRouter, script: str) -> None:
 
 
 async def apply_vpc_filter_async(router: VpcRouter, script: str) -> None:
-    await run_blocking(apply_vpc_filter, router, script)
+    await run_filter_apply(apply_vpc_filter, router, script)
 
 
 def filter_table_exists(router: VpcRouter) -> bool:
