@@ -420,7 +420,8 @@ def main() -> int:
         ("Fargo RunTask->RUNNING / ctr run --rm", percentile(fargo_seq, 50) / percentile(ctr_rm, 50), ""),
         ("Fargo RunTask->RUNNING / ctr run -d --seccomp", percentile(fargo_seq, 50) / percentile(ctr_ds, 50), ""),
         # The server's own timestamps leave out the observer: a client polling every few ms competes with
-        # containerd for the host's CPUs, which `ctr run -d` (nobody polling) does not have to.
+        # containerd for the host's CPUs, which `ctr run -d` (nobody polling) does not have to. They also leave
+        # out the RunTask call before createdAt and the RUNNING report after startedAt (a few ms): not the target.
         ("Fargo createdAt->startedAt (server) / ctr run -d",
          percentile(server_seq, 50) / percentile(ctr_d, 50), ""),
         (f"Fargo {c} concurrent all RUNNING / {c} x ctr run -d", batch_ratio,
