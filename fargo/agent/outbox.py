@@ -15,6 +15,7 @@ from fargo.protocol.messages import ReportAck, TaskReport
 log = logging.getLogger(__name__)
 MAX_BATCH = 200
 RETRY_BACKOFF = (0.05, 5.0)
+_AWAITED = frozenset({"RUNNING", "STOPPED"})  # the statuses waiters poll for
 
 
 class Outbox:
@@ -36,6 +37,11 @@ class Outbox:
         backoff = Backoff(*RETRY_BACKOFF)
         while True:
             await self._wake.wait()
+            if not any(r.known_status in _AWAITED for r in self._pending.values()):
+                # One turn of the loop first: the runner that reported a step on the way goes on with its next
+                # (a containerd call, a hook's thread) before the report's file write and merge take the
+                # interpreter. RUNNING and STOPPED, which waiters poll for, go at once.
+                await asyncio.sleep(0)
             self._wake.clear()
             while self._pending:
                 batch = list(self._pending.values())[:MAX_BATCH]

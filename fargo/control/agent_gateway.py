@@ -49,6 +49,8 @@ class InProcessControlPlane(ControlPlane):
         self._loop = asyncio.get_running_loop()
         self._networks_sent: dict[str, list[VpcPolicy]] = {}  # by agent: the policies of its last batch
         self._policy_cache: dict[str, tuple[int, list[VpcPolicy]]] = {}  # by agent: (store generation, policies)
+        # by agent: (generation, changes count before the read) of the last batch handed out
+        self._sent_at: dict[str, tuple[int, int]] = {}
         self.agents: dict[str, AgentHello] = {}  # by agent id, as each last said hello
         self.last_seen: dict[str, float] = {}  # agent id -> monotonic time of its last call
 
@@ -63,6 +65,12 @@ class InProcessControlPlane(ControlPlane):
     async def assignments(self, agent_id: str, since: int | None, timeout: float) -> AssignmentBatch:
         self._seen(agent_id)
         deadline = time.monotonic() + max(0.0, timeout)
+        seen = self.tasks.changes.count(agent_id)
+        if since is not None and self._sent_at.get(agent_id) == (since, seen):
+            # Nothing rang since the read behind the batch the agent just took: its next look at the store
+            # waits for a change (or the poll), instead of a query that would find nothing, in the middle of
+            # the new tasks' start.
+            await self.tasks.changes.wait(agent_id, seen, min(deadline - time.monotonic(), self.poll_seconds))
         while True:
             seen = self.tasks.changes.count(agent_id)
             batch = await asyncio.to_thread(self._batch, agent_id, since)
@@ -70,6 +78,7 @@ class InProcessControlPlane(ControlPlane):
             if batch.assignments or batch.full or remaining <= 0 \
                     or batch.networks != self._networks_sent.get(agent_id):
                 self._networks_sent[agent_id] = batch.networks
+                self._sent_at[agent_id] = (batch.generation, seen)
                 return batch
             await self.tasks.changes.wait(agent_id, seen, min(remaining, self.poll_seconds))
 

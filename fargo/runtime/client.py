@@ -21,7 +21,7 @@ from fargo.runtime.execs import Execs
 from fargo.runtime.grpc_channel import Channel
 from fargo.runtime.image_import import ImageImport
 from fargo.runtime.image_pull import ImagePuller, ProgressCallback, PulledImage
-from fargo.runtime.images import Images
+from fargo.runtime.images import Images, ResolvedImage
 from fargo.runtime.leases import Leases
 from fargo.runtime.platforms import DEFAULT_PLATFORM, Platform
 from fargo.runtime.protos import version_pb2
@@ -134,6 +134,15 @@ class Containerd:
         """Look up an image; short names resolve as docker does (`busybox` = docker.io/library/busybox:latest)."""
         return await self._images.get(ref)
 
+    async def local_image(self, ref: str) -> tuple[Image, ResolvedImage]:
+        """`get_image` and `resolve_image` in one lookup: the record, and its config and top layer."""
+        return await self._images.local(ref)
+
+    async def resolve_image(self, ref: str) -> ResolvedImage:
+        """The image's config and top layer's chain id (a container's rootfs parent), for the platform it was
+        pulled for, else the host's."""
+        return await self._images.resolve(ref)
+
     async def image_config(self, ref: str, platform: Platform | tuple[str, ...] | str | None = None) -> ImageConfig:
         """The image's config; for an index, `platform`'s (default: the platform it was pulled for, else the host's)."""
         return (await self._images.resolve(ref, Platform.of(platform) if platform else None)).config
@@ -165,14 +174,16 @@ class Containerd:
     # -- containers and snapshots -----------------------------------------------------------------
 
     async def create_container(
-        self, container_id: str, image_ref: str, spec: dict[str, Any], labels: dict[str, str] | None = None
+        self, container_id: str, image_ref: str, spec: dict[str, Any], labels: dict[str, str] | None = None,
+        rootfs_parent: str | None = None,
     ) -> None:
-        """Create the container record and its rootfs snapshot (key = container id) from the image.
+        """Create the container record and its rootfs snapshot (key = container id) from the image; on
+        `rootfs_parent` (the chain id `resolve_image` gave) when given, which saves looking the image up again.
 
         ContainerAlreadyExists if the record exists; a rootfs snapshot (or task) left by an earlier container of
         this id without a record is removed first.
         """
-        await self._containers.create(container_id, image_ref, spec, labels)
+        await self._containers.create(container_id, image_ref, spec, labels, rootfs_parent)
 
     async def list_containers(self, labels: dict[str, str] | None = None) -> list[ContainerRecord]:
         """Containers in the namespace whose labels include all of `labels`."""

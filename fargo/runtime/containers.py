@@ -44,9 +44,11 @@ class Containers:
         self._mounts: dict[str, Mounts] = {}  # from Prepare, taken by the start that follows (saves a Mounts call)
         self._process_specs: dict[str, dict[str, Any]] = {}  # each container's OCI `process`, its execs' template
 
-    async def create(self, container_id: str, image_ref: str, spec: dict[str, Any], labels: dict[str, str] | None) -> None:
+    async def create(self, container_id: str, image_ref: str, spec: dict[str, Any], labels: dict[str, str] | None,
+                     parent: str | None = None) -> None:
         """Create the container record and its rootfs snapshot (key = container id) from the image."""
-        image = await self._images.resolve(image_ref)
+        if parent is None:
+            parent = (await self._images.resolve(image_ref)).chain_id
         spec_any = any_pb2.Any(type_url=SPEC_TYPE_URL, value=json.dumps(spec, separators=(",", ":")).encode())
         container = containers_pb2.Container(
             id=container_id, labels=labels or {}, image=normalize(image_ref, ImageNotFound), runtime=self._runtime,
@@ -65,7 +67,7 @@ class Containers:
             raise
         self._process_specs[container_id] = copy.deepcopy(spec.get("process") or {})
         try:
-            self._mounts[container_id] = await self._prepare_rootfs(container_id, image.chain_id)
+            self._mounts[container_id] = await self._prepare_rootfs(container_id, parent)
         except BaseException:
             self._process_specs.pop(container_id, None)
             await self._delete_record(container_id)

@@ -62,7 +62,8 @@ class FakeRuntime:
     async def image_users(self, ref: str) -> Any:
         return None
 
-    async def create_container(self, cid: str, image: str, spec: dict, labels: dict) -> None:
+    async def create_container(self, cid: str, image: str, spec: dict, labels: dict,
+                               rootfs_parent: str | None = None) -> None:
         self._check("create")
         if self.hang_create:
             await asyncio.Event().wait()

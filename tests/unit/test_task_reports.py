@@ -218,6 +218,25 @@ async def test_stop_task_raises_desired_state_only_and_wakes_the_waiting_agent(t
 
 
 @_async
+async def test_the_look_after_a_batch_waits_for_a_change_without_reading_the_store(tmp_path: Path) -> None:
+    f = _Fargo(tmp_path)
+    await f.run()
+    first = await f.gateway.assignments(EMBEDDED_AGENT_ID, None, timeout=0)
+    reads: list[int | None] = []
+    batch_of = f.gateway._batch
+    f.gateway._batch = lambda agent, since: reads.append(since) or batch_of(agent, since)  # type: ignore[method-assign]
+    waiting = asyncio.create_task(f.gateway.assignments(EMBEDDED_AGENT_ID, first.generation, timeout=10))
+    await asyncio.sleep(0.02)  # (less than the poll: a change is what ends this wait)
+    assert reads == [] and not waiting.done()
+    second = await f.run()  # rings: the agent reads at once and finds the new task
+    batch = await asyncio.wait_for(waiting, 2)
+    assert [a.task_arn for a in batch.assignments] == [second["taskArn"]] and reads == [first.generation]
+    # with nothing rung, the store is still read at each poll (another replica's changes ring nothing here)
+    empty = await f.gateway.assignments(EMBEDDED_AGENT_ID, batch.generation, timeout=0.12)
+    assert empty.assignments == [] and len(reads) >= 2
+
+
+@_async
 async def test_a_stale_report_is_acked_but_not_applied(tmp_path: Path) -> None:
     f = _Fargo(tmp_path)
     task = await f.run()

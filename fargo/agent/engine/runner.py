@@ -358,7 +358,8 @@ class TaskRunner:
         labels = {"fargo.task-id": self.task_id, "fargo.container-name": run.name}
 
         def create() -> Awaitable[None]:
-            return runtime.create_container(run.runtime_id, run.definition["image"], built.spec, labels)
+            return runtime.create_container(run.runtime_id, run.definition["image"], built.spec, labels,
+                                            rootfs_parent=run.rootfs_parent)
 
         try:
             try:

@@ -88,6 +88,7 @@ class ContainerRun:
     health_status: str = "UNKNOWN"
     image_digest: str | None = None
     image: ImageConfig | None = None  # set in PENDING by the image hook
+    rootfs_parent: str | None = None  # the image's top layer (chain id), with `image`
     # Set in PENDING by the secrets hook and kept in memory only: never in the agent's state or a report.
     secret_environment: dict[str, str] = field(default_factory=dict, repr=False)
     log_secret_options: dict[str, str] = field(default_factory=dict, repr=False)

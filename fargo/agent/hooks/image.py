@@ -20,7 +20,7 @@ from fargo.agent.hooks.base import (ContainerRun, HookPhase, TaskCannotStart, Ta
 from fargo.protocol import stop_reasons as reasons
 from fargo.runtime.errors import ContainerRuntimeError, ImageNotFound
 from fargo.runtime.image_pull import PullFailed
-from fargo.runtime.records import ImageConfig
+from fargo.runtime.images import ResolvedImage
 from fargo.runtime.registry import Credentials, RegistryAccess
 
 log = logging.getLogger(__name__)
@@ -51,14 +51,16 @@ class ImageHook(TaskHook):
         ref = container.definition["image"]
         runtime = self.host.runtime
         try:
-            local = await runtime.get_image(ref)
+            local, resolved = await runtime.local_image(ref)
         except ImageNotFound:
-            local = None
+            local = resolved = None
         except ContainerRuntimeError as e:
             raise TaskCannotStart(reasons.cannot_pull(e.message)) from None
         digest_pinned = "@" in ref
-        if local is not None and (path is None or not local.pulled or digest_pinned):
-            container.image, container.image_digest = await self._config(ref), local.digest
+        if local is not None and resolved is not None and (path is None or not local.pulled or digest_pinned):
+            # (one lookup gives the record and the config: an image lookup costs a round trip to containerd)
+            container.image, container.rootfs_parent = resolved.config, resolved.chain_id
+            container.image_digest = local.digest
             return
         if path is None:  # resumed, and the image is gone: pull it as a task would
             path = execution_path(task.platform, task.task_id, task.assignment.eni,
@@ -73,11 +75,13 @@ class ImageHook(TaskHook):
         except PullFailed as failed:
             raise TaskCannotStart(reasons.pull_failed(task.platform, failed.step, failed.attempts, failed.detail,
                                                       kind=failed.kind, ref=ref)) from None
-        container.image, container.image_digest = await self._config(pulled.name), pulled.digest
+        resolved = await self._resolve(pulled.name)
+        container.image, container.rootfs_parent = resolved.config, resolved.chain_id
+        container.image_digest = pulled.digest
 
-    async def _config(self, ref: str) -> ImageConfig:
+    async def _resolve(self, ref: str) -> ResolvedImage:
         try:
-            return await self.host.runtime.image_config(ref)
+            return await self.host.runtime.resolve_image(ref)
         except ImageNotFound:
             raise TaskCannotStart(reasons.image_not_found(ref)) from None
         except ContainerRuntimeError as e:
