@@ -1,0 +1,56 @@
+"""The agent's outbox: reports of steps on the way wait briefly for the task's next step; RUNNING and STOPPED,
+which waiters poll for, go at once; every report is still sent until acked."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fargo.agent.outbox import Outbox
+from fargo.protocol.messages import ReportAck, TaskReport
+
+ARN = "arn:aws:ecs:us-east-1:000000000000:task/default/0123456789abcdef0123456789abcdef"
+
+
+def _report(seq: int, status: str) -> TaskReport:
+    return TaskReport(task_arn=ARN, seq=seq, known_status=status, containers=[])
+
+
+async def _started(outbox: Outbox, sent: list[tuple[float, list[str]]]) -> asyncio.Task[None]:
+    async def send(batch: list[TaskReport]) -> ReportAck:
+        sent.append((time.monotonic(), [r.known_status for r in batch]))
+        return ReportAck(acked={r.task_arn: r.seq for r in batch})
+
+    return asyncio.create_task(outbox.run(send, lambda arn, seq: None))
+
+
+def test_steps_on_the_way_are_merged_into_one_report_and_running_goes_at_once() -> None:
+    async def scenario() -> None:
+        outbox, sent = Outbox(coalesce_s=0.5), []
+        runner = await _started(outbox, sent)
+        outbox.put(_report(0, "PROVISIONING"))
+        await asyncio.sleep(0.05)
+        outbox.put(_report(1, "PENDING"))
+        await asyncio.sleep(0.05)
+        assert sent == []  # held: the window is not over and nothing awaited came
+        put_at = time.monotonic()
+        outbox.put(_report(2, "RUNNING"))
+        await asyncio.sleep(0.05)
+        assert [statuses for _, statuses in sent] == [["RUNNING"]] and sent[0][0] - put_at < 0.04
+        runner.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_a_step_alone_is_sent_when_its_window_ends() -> None:
+    async def scenario() -> None:
+        outbox, sent = Outbox(coalesce_s=0.1), []
+        runner = await _started(outbox, sent)
+        put_at = time.monotonic()
+        outbox.put(_report(0, "PENDING"))
+        await asyncio.sleep(0.3)
+        assert [statuses for _, statuses in sent] == [["PENDING"]]
+        assert 0.09 <= sent[0][0] - put_at < 0.25
+        assert len(outbox) == 0  # acked
+        runner.cancel()
+
+    asyncio.run(scenario())
