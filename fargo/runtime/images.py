@@ -60,9 +60,7 @@ class Images:
 
     async def local(self, ref: str) -> tuple[Image, ResolvedImage]:
         """The image's record and its resolution for the platform it was pulled for, from one lookup."""
-        image = await self._get(ref)
-        resolved = await self._resolve(image.target, _pulled_platform(image))
-        return self._image(image, resolved), resolved
+        return await self._described(await self._get(ref))
 
     async def resolve(self, ref: str, platform: Platform | None = None) -> ResolvedImage:
         """The image's config, chain id and size; ImageNotFound if there is no such image.
@@ -157,12 +155,12 @@ class Images:
         return users
 
     async def record(self, image: Any) -> Image:  # an images_pb2.Image
-        return self._image(image, await self._resolve(image.target, _pulled_platform(image)))
+        return (await self._described(image))[0]
 
-    @staticmethod
-    def _image(image: Any, resolved: ResolvedImage) -> Image:  # an images_pb2.Image
-        return Image(name=image.name, digest=image.target.digest, size=resolved.size, created=timestamp(image.created_at),
-                     pulled=PLATFORM_LABEL in image.labels)
+    async def _described(self, image: Any) -> tuple[Image, ResolvedImage]:  # an images_pb2.Image
+        resolved = await self._resolve(image.target, _pulled_platform(image))
+        return Image(name=image.name, digest=image.target.digest, size=resolved.size,
+                     created=timestamp(image.created_at), pulled=PLATFORM_LABEL in image.labels), resolved
 
     async def _get(self, ref: str) -> Any:  # an images_pb2.Image
         name = normalize(ref, ImageNotFound)
