@@ -4,6 +4,8 @@ OCI `process` section each container's execs start from.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import json
 from pathlib import Path
@@ -23,6 +25,8 @@ from fargo.runtime.tasks import STALE_PATIENCE_S, Tasks
 RUNTIME = "io.containerd.runc.v2"
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 RUNC_OPTIONS_TYPE_URL = "containerd.runc.v1.Options"
+# A container's rootfs is kept from GC by its own label, not by its record (made beside it, see create)
+_ROOTFS_LABELS = {"containerd.io/gc.root": "fargo"}
 
 
 def runc_runtime(runc_root: Path | None) -> Any:
@@ -54,8 +58,30 @@ class Containers:
             id=container_id, labels=labels or {}, image=normalize(image_ref, ImageNotFound), runtime=self._runtime,
             spec=spec_any, snapshotter=SNAPSHOTTER, snapshot_key=container_id,
         )
-        # The record is made first: it references the snapshot key, so GC cannot take the snapshot between
-        # Prepare and Create (containerd does not check that the key exists).
+        # The record and the rootfs are made side by side (one round trip instead of two). The rootfs is a GC
+        # root from its Prepare on, so GC cannot take it before the record references it; it goes with the
+        # container (delete), and reconciliation removes one whose task is gone.
+        record, rootfs = await asyncio.gather(self._create_record(container), self._try_prepare(container_id, parent),
+                                              return_exceptions=True)
+        if isinstance(record, BaseException):
+            if rootfs is not None and not isinstance(rootfs, BaseException):
+                # made just now for this record, so nothing else uses it (if this fails, the task's stop removes it)
+                with contextlib.suppress(RuntimeCallFailed):
+                    await self._snapshots.remove(container_id)
+            raise record
+        self._process_specs[container_id] = copy.deepcopy(spec.get("process") or {})
+        try:
+            if isinstance(rootfs, BaseException):
+                raise rootfs
+            if rootfs is None:
+                rootfs = await self._replace_left_rootfs(container_id, parent)
+            self._mounts[container_id] = rootfs
+        except BaseException:
+            self._process_specs.pop(container_id, None)
+            await self._delete_record(container_id)
+            raise
+
+    async def _create_record(self, container: Any) -> None:  # a containers_pb2.Container
         try:
             await self._channel.call(
                 "containers.v1.Containers/Create", containers_pb2.ContainerEnvelope(container=container),
@@ -63,27 +89,24 @@ class Containers:
             )
         except RuntimeCallFailed as exc:
             if exc.code == "ALREADY_EXISTS":
-                raise ContainerAlreadyExists(f"container {container_id} already exists") from None
-            raise
-        self._process_specs[container_id] = copy.deepcopy(spec.get("process") or {})
-        try:
-            self._mounts[container_id] = await self._prepare_rootfs(container_id, parent)
-        except BaseException:
-            self._process_specs.pop(container_id, None)
-            await self._delete_record(container_id)
+                raise ContainerAlreadyExists(f"container {container.id} already exists") from None
             raise
 
-    async def _prepare_rootfs(self, container_id: str, parent: str) -> Mounts:
+    async def _try_prepare(self, container_id: str, parent: str) -> Mounts | None:
+        """The new rootfs' mounts; None when an earlier container of this id left its rootfs."""
         try:
-            return await self._snapshots.prepare(container_id, parent)
+            return await self._snapshots.prepare(container_id, parent, labels=_ROOTFS_LABELS)
         except RuntimeCallFailed as exc:
             if exc.code != "ALREADY_EXISTS":
                 raise
+        return None
+
+    async def _replace_left_rootfs(self, container_id: str, parent: str) -> Mounts:
         # An earlier container of this id left its rootfs (its record was removed, its snapshot not, as after
         # a crash between the two): clear its task, if any, and start from a fresh rootfs, once.
         await self._tasks.clear_stale(container_id, patience=STALE_PATIENCE_S)
         await self._snapshots.remove(container_id)
-        return await self._snapshots.prepare(container_id, parent)
+        return await self._snapshots.prepare(container_id, parent, labels=_ROOTFS_LABELS)
 
     async def rootfs(self, container_id: str) -> Mounts:
         """The mounts of the container's rootfs snapshot (those of its create, the first time)."""

@@ -33,11 +33,12 @@ class Snapshots:
             raise
         return True
 
-    async def prepare(self, key: str, parent: str, *, lease: str | None = None) -> Mounts:
+    async def prepare(self, key: str, parent: str, *, lease: str | None = None,
+                      labels: dict[str, str] | None = None) -> Mounts:
         """A new writable snapshot on top of `parent` (a chain id, or "" for an empty one); its mounts."""
         reply = await self._channel.call(
             "snapshots.v1.Snapshots/Prepare",
-            snapshots_pb2.PrepareSnapshotRequest(snapshotter=SNAPSHOTTER, key=key, parent=parent),
+            snapshots_pb2.PrepareSnapshotRequest(snapshotter=SNAPSHOTTER, key=key, parent=parent, labels=labels),
             snapshots_pb2.SnapshotMounts, lease=lease,
         )
         return list(reply.mounts)

@@ -22,6 +22,7 @@ import pytest
 
 from fargo.runtime.client import Containerd
 from fargo.runtime.errors import (
+    ContainerAlreadyExists,
     ContainerdUnavailable,
     ContainerNotFound,
     ContainerRuntimeError,
@@ -562,6 +563,34 @@ def test_create_container_replaces_a_rootfs_snapshot_left_without_its_container(
     assert orphaned and not still_listed
     assert status.code == 0
 
+
+
+def test_create_container_over_an_existing_one_says_so_and_leaves_it_running(
+        containerd_runtime: ContainerdRuntime, test_image: ImageUnderTest, tmp_path: Path) -> None:
+    """The record and the rootfs are made side by side: a create that meets an existing container must not
+    touch that container's rootfs (nor its task), and must leave no snapshot of its own."""
+    rt = containerd_runtime
+    cid = rt.unique_id("twice")
+    out = tmp_path / "out"
+    out.touch()
+
+    async def scenario() -> tuple[bool, str, int]:
+        try:
+            await _create(rt, test_image, cid, "sh", "-c", "sleep 30")
+            await rt.client.start_task(cid, out, out)
+            try:
+                await _create(rt, test_image, cid, "true")
+                refused = False
+            except ContainerAlreadyExists:
+                refused = True
+            info = await rt.client.task_info(cid)
+            snapshots = [key for key in await rt.client.list_snapshots() if key == cid]
+            return refused, info.status if info else "gone", len(snapshots)
+        finally:
+            await cleanup(rt.client, cid)
+
+    refused, status, count = rt.run(scenario())
+    assert refused and status == "running" and count == 1
 
 # -- errors: translated, timed, and without host paths ---------------------------------------------------
 
