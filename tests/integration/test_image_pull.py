@@ -273,11 +273,15 @@ class _FakeRegistry:
                         "size": len(blob)}],
         }).encode()
         self.blob_started = asyncio.Event()
+        self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     async def _manifest(self, request: web.Request) -> web.Response:
         if self.silent:
-            await asyncio.sleep(3600)
+            # never answers while it serves; its handler ends with the registry (one left pending would be
+            # destroyed with the test's event loop, and asyncio would say so at exit)
+            await self._closing.wait()
+            return web.Response(status=503)
         headers = {"Docker-Content-Digest": _digest(self.manifest),
                    "Content-Type": "application/vnd.oci.image.manifest.v1+json"}
         return web.Response(body=self.manifest, headers=headers)  # aiohttp leaves the body out of a HEAD
@@ -299,6 +303,7 @@ class _FakeRegistry:
 
     async def _start(self) -> None:
         self.blob_started = asyncio.Event()
+        self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/v2/fake/image/manifests/{ref}", self._manifest)
         app.router.add_get("/v2/fake/image/blobs/{digest}", self._blob)
@@ -312,7 +317,12 @@ class _FakeRegistry:
 
     def __exit__(self, *_exc: object) -> None:
         assert self._runner is not None
-        self.rt.run(self._runner.cleanup())
+        self.rt.run(self._close())
+
+    async def _close(self) -> None:
+        assert self._runner is not None
+        self._closing.set()
+        await self._runner.cleanup()
 
 
 class _TokenServer:
