@@ -564,33 +564,29 @@ def test_create_container_replaces_a_rootfs_snapshot_left_without_its_container(
     assert status.code == 0
 
 
-
 def test_create_container_over_an_existing_one_says_so_and_leaves_it_running(
         containerd_runtime: ContainerdRuntime, test_image: ImageUnderTest, tmp_path: Path) -> None:
-    """The record and the rootfs are made side by side: a create that meets an existing container must not
-    touch that container's rootfs (nor its task), and must leave no snapshot of its own."""
+    """The record and the rootfs are made side by side: a create that meets an existing container says so,
+    and its rootfs Prepare (which meets the existing snapshot) must not clear that container's task or rootfs."""
     rt = containerd_runtime
     cid = rt.unique_id("twice")
     out = tmp_path / "out"
     out.touch()
 
-    async def scenario() -> tuple[bool, str, int]:
+    async def scenario() -> tuple[str, list[str]]:
         try:
             await _create(rt, test_image, cid, "sh", "-c", "sleep 30")
             await rt.client.start_task(cid, out, out)
-            try:
+            with pytest.raises(ContainerAlreadyExists):
                 await _create(rt, test_image, cid, "true")
-                refused = False
-            except ContainerAlreadyExists:
-                refused = True
             info = await rt.client.task_info(cid)
-            snapshots = [key for key in await rt.client.list_snapshots() if key == cid]
-            return refused, info.status if info else "gone", len(snapshots)
+            return info.status if info else "gone", [key for key in await rt.client.list_snapshots() if key == cid]
         finally:
             await cleanup(rt.client, cid)
 
-    refused, status, count = rt.run(scenario())
-    assert refused and status == "running" and count == 1
+    status, snapshots = rt.run(scenario())
+    assert status == "running" and snapshots == [cid]
+
 
 # -- errors: translated, timed, and without host paths ---------------------------------------------------
 
