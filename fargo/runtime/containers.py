@@ -61,8 +61,15 @@ class Containers:
         # The record and the rootfs are made side by side (one round trip instead of two). The rootfs is a GC
         # root from its Prepare on, so GC cannot take it before the record references it; it goes with the
         # container (delete), and reconciliation removes one whose task is gone.
-        record, rootfs = await asyncio.gather(self._create_record(container), self._try_prepare(container_id, parent),
-                                              return_exceptions=True)
+        both = asyncio.ensure_future(asyncio.gather(
+            self._create_record(container), self._try_prepare(container_id, parent), return_exceptions=True))
+        try:
+            record, rootfs = await asyncio.shield(both)
+        except asyncio.CancelledError:
+            # (a runtime step's deadline) containerd finishes both calls whatever the client does: let them land,
+            # then take back what they made, or a late Prepare would leave a snapshot after the stop had looked
+            await self._take_back(both, container_id)
+            raise
         if isinstance(record, BaseException):
             if rootfs is not None and not isinstance(rootfs, BaseException):
                 # made just now for this record, so nothing else uses it (if this fails, the task's stop removes it)
@@ -80,6 +87,14 @@ class Containers:
             self._process_specs.pop(container_id, None)
             await self._delete_record(container_id)
             raise
+
+    async def _take_back(self, both: asyncio.Future[list[Any]], container_id: str) -> None:
+        with contextlib.suppress(Exception):
+            record, rootfs = await both
+            if rootfs is not None and not isinstance(rootfs, BaseException):
+                await self._snapshots.remove(container_id)
+            if not isinstance(record, BaseException):
+                await self._delete_record(container_id)
 
     async def _create_record(self, container: Any) -> None:  # a containers_pb2.Container
         try:
