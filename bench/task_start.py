@@ -313,8 +313,9 @@ def main() -> int:
     parser.add_argument("--sequential", type=int, default=20, help="tasks started one after another (%(default)s)")
     parser.add_argument("--concurrent", type=int, default=100, help="tasks started at once, 10 per RunTask (%(default)s)")
     parser.add_argument("--poll-ms", type=float, default=5,
-                        help="DescribeTasks poll interval of the sequential runs; each poll costs Fargo ~3 ms of CPU, "
-                             "which on a small host competes with containerd's own start work (%(default)s)")
+                        help="DescribeTasks poll interval of the sequential runs; each poll costs Fargo about 0.7 ms "
+                             "of CPU, which on a small host competes with the start it watches (on 2 CPUs, 5 ms "
+                             "polls made the server's own start 2.5-3 ms slower than 20 ms polls) (%(default)s)")
     parser.add_argument("--batches", type=int, default=3,
                         help="concurrent batches, each followed by the baseline's; the medians are compared (%(default)s)")
     parser.add_argument("--batch-poll-ms", type=float, default=50, help="DescribeTasks poll interval for the batch")
@@ -334,7 +335,9 @@ def main() -> int:
                 family=FAMILY, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
                 containerDefinitions=[{"name": "app", "image": IMAGE, "essential": True, "command": TASK_COMMAND,
                                       "stopTimeout": STOP_TIMEOUT_S}])
-            print(f"Task start: Fargo pid {fargo.pid()} on {fargo.endpoint}; containerd {sock}")
+            # (the host's CPUs bound a start: Fargo, containerd, the shim, runc and this client share them)
+            print(f"Task start: Fargo pid {fargo.pid()} on {fargo.endpoint}; containerd {sock}; "
+                  f"{len(os.sched_getaffinity(0))} CPUs")
             try:
                 # One untimed start of each kind warms the image's snapshots, the subnet bridges and ctr's caches.
                 sequential_fargo(fargo, 1, [], args.poll_ms / 1000)

@@ -40,7 +40,7 @@ from fargo.control.vpcs.network import Network
 from fargo.runtime.client import Containerd
 from fargo.runtime.registry import Credentials, RegistryAccess
 from fargo.runtime.containerd_daemon import ensure_containerd
-from fargo import process_memory
+from fargo import gc_pauses, process_memory
 from fargo.network.vpc_resolver import parse_upstream
 from fargo.registry.daemon import RegistryDaemon
 from fargo.store.database import Store
@@ -107,6 +107,7 @@ class Fargo:
         await site.start()
         (cfg.data_dir / ENDPOINT_FILE).write_text(f"http://{cfg.listen}\n")
         log.info("Fargo is serving on http://%s", cfg.listen)
+        gc_pauses.freeze_what_start_loaded()
 
     async def _start_agent(self) -> None:
         """containerd and the embedded agent, which long-polls this process's control plane."""
