@@ -103,11 +103,11 @@ class Fargo:
         edge.add_routes(self._registry_proxy.routes())
         self._runner = web.AppRunner(edge.app, access_log=None)
         await self._runner.setup()
+        gc_pauses.freeze_what_start_loaded()  # (its one collection comes before the port takes requests)
         site = web.TCPSite(self._runner, cfg.listen_host, cfg.listen_port, reuse_address=True)
         await site.start()
         (cfg.data_dir / ENDPOINT_FILE).write_text(f"http://{cfg.listen}\n")
         log.info("Fargo is serving on http://%s", cfg.listen)
-        gc_pauses.freeze_what_start_loaded()
 
     async def _start_agent(self) -> None:
         """containerd and the embedded agent, which long-polls this process's control plane."""
