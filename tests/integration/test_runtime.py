@@ -196,6 +196,7 @@ def test_same_file_keeps_stderr_when_both_streams_end_together(runner: Runner) -
     assert [r.exit.code for r in runs] == [3] * 100
     lost = [r.stdout for r in runs if sorted(r.stdout.splitlines()) != ["to-stderr", "to-stdout"]]
     assert lost == []
+    assert not list(runner.out_dir.glob(".*")), "the second name is removed once the shim holds the file"
 
 
 def test_image_env_and_path_are_used(runner: Runner) -> None:
