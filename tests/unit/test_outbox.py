@@ -54,3 +54,51 @@ def test_a_step_alone_is_sent_when_its_window_ends() -> None:
         runner.cancel()
 
     asyncio.run(scenario())
+
+
+def test_a_report_that_replaced_one_on_its_way_is_not_held_back() -> None:
+    """A report sent and acked while the task's next one came is done; the next goes on its own merits (RUNNING
+    at once), not after the pause kept for reports the control plane did not ack."""
+    async def scenario() -> None:
+        outbox, sent = Outbox(coalesce_s=0.5), []
+        in_flight, release = asyncio.Event(), asyncio.Event()
+
+        async def send(batch: list[TaskReport]) -> ReportAck:
+            sent.append((time.monotonic(), [r.known_status for r in batch]))
+            if len(sent) == 1:
+                in_flight.set()
+                await release.wait()
+            return ReportAck(acked={r.task_arn: r.seq for r in batch})
+
+        runner = asyncio.create_task(outbox.run(send, lambda arn, seq: None))
+        outbox.put(_report(0, "STOPPED"))  # goes at once
+        await in_flight.wait()
+        outbox.put(_report(1, "RUNNING"))  # (a test's sequence: what counts is that it came meanwhile)
+        released_at = time.monotonic()
+        release.set()
+        await asyncio.sleep(0.1)
+        assert [statuses for _, statuses in sent] == [["STOPPED"], ["RUNNING"]]
+        assert sent[1][0] - released_at < 0.03
+        assert len(outbox) == 0
+        runner.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_a_report_not_acked_is_sent_again() -> None:
+    async def scenario() -> None:
+        outbox, sent = Outbox(coalesce_s=0.01), []
+
+        async def send(batch: list[TaskReport]) -> ReportAck:
+            sent.append((time.monotonic(), [r.known_status for r in batch]))
+            return ReportAck(acked={} if len(sent) == 1 else {r.task_arn: r.seq for r in batch})
+
+        runner = asyncio.create_task(outbox.run(send, lambda arn, seq: None))
+        outbox.put(_report(0, "RUNNING"))
+        await asyncio.sleep(0.3)
+        assert [statuses for _, statuses in sent] == [["RUNNING"], ["RUNNING"]]
+        assert sent[1][0] - sent[0][0] >= 0.04  # after a pause: no spinning on a report the control plane keeps back
+        assert len(outbox) == 0
+        runner.cancel()
+
+    asyncio.run(scenario())
