@@ -41,6 +41,26 @@ def test_steps_on_the_way_are_merged_into_one_report_and_running_goes_at_once() 
     asyncio.run(scenario())
 
 
+def test_running_put_while_a_step_is_held_is_sent_in_the_next_turn_of_the_loop() -> None:
+    """The held step's wait wakes at once: the RUNNING report must not queue behind whatever else the loop runs
+    next (a waiter that took three turns let a task's poststart work go first)."""
+    async def scenario() -> None:
+        outbox, sent = Outbox(coalesce_s=10), []
+        runner = await _started(outbox, sent)
+        outbox.put(_report(0, "ACTIVATING"))
+        await asyncio.sleep(0.01)  # held, waiting for the next step
+        outbox.put(_report(1, "RUNNING"))
+        turns = 0
+        while not sent and turns < 10:
+            await asyncio.sleep(0)
+            turns += 1
+        assert [statuses for _, statuses in sent] == [["RUNNING"]]
+        assert turns == 1
+        runner.cancel()
+
+    asyncio.run(scenario())
+
+
 def test_a_step_alone_is_sent_when_its_window_ends() -> None:
     async def scenario() -> None:
         outbox, sent = Outbox(coalesce_s=0.1), []
