@@ -8,7 +8,6 @@ changed any task, so every call reads it (through a thread, off the event loop).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import random
@@ -88,7 +87,7 @@ class Tasks:
         # called when a service's task changed status or health (reached RUNNING, became HEALTHY, ...)
         self.on_service_tasks_changed: list[Callable[[], None]] = []
         self.services: ServiceTasks | None = None  # ListTasks by serviceName asks the services (set by service.py)
-        self._documents = DecodedDocuments()
+        self._documents = DecodedDocuments(self._public)
 
     def handlers(self) -> dict:
         return {"RunTask": self.run_task, "StopTask": self.stop_task, "DescribeTasks": self.describe_tasks,
@@ -235,18 +234,16 @@ class Tasks:
         if not 1 <= len(refs) <= 100:
             raise InvalidParameterException("Tasks cannot be empty and may name at most 100 tasks.")
         with_tags = "TAGS" in (p.get("include") or [])
-        found = self._documents.decode(self.ctx.store.get_task_texts([self._task_id(ref) for ref in refs]))
+        ids = [self._task_id(ref) for ref in refs]
+        found = self._documents.decode(self.ctx.store.get_task_texts(ids))
         tasks, failures = [], []
-        for ref in refs:
-            task = found.get(self._task_id(ref))
+        for ref, task_id in zip(refs, ids):
+            task = found.get(task_id)  # the public view, shared with later calls: copied before a change
             if task is None or task["clusterArn"] != cluster["clusterArn"]:
                 failures.append({"arn": ref if ref.startswith("arn:") else
                                  self.ctx.arns.task(cluster["clusterName"], ref), "reason": "MISSING"})
                 continue
-            out = self._public(task)
-            if with_tags:
-                out["tags"] = self.ctx.store.get_tags(task["taskArn"])
-            tasks.append(out)
+            tasks.append({**task, "tags": self.ctx.store.get_tags(task["taskArn"])} if with_tags else task)
         return {"tasks": tasks, "failures": failures}
 
     async def list_tasks(self, p: dict) -> dict:
@@ -273,6 +270,8 @@ class Tasks:
     @staticmethod
     def _task_id(ref: str) -> str:
         """A task named by ARN (old or new format) or by id."""
+        if not ref.startswith("arn:"):
+            return ref
         parsed = parse_ecs_arn(ref)
         return parsed.resource.rsplit("/", 1)[-1] if parsed and parsed.kind == "task" else ref
 
@@ -386,29 +385,32 @@ class Tasks:
 
 
 class DecodedDocuments:
-    """Task documents as last decoded, by task id and a digest of the stored text: DescribeTasks polls
-    (waiters, schedulers, dashboards) mostly read tasks that have not changed, and decoding them again was
-    most of such a call. What it hands out is shared by later calls: read only. Describe calls run in
-    threads, hence the lock."""
+    """Task documents as last decoded and seen through `view` (the API's public part), by task id and the
+    stored text: DescribeTasks polls (waiters, schedulers, dashboards) mostly read tasks that have not
+    changed, and decoding them again, then copying out their public part, was most of such a call. The text
+    is kept to compare with (equal texts compare as memory: cheaper than hashing them, which cost a tenth of
+    a 100-task call). What it hands out is shared by later calls: read only. Describe calls run in threads,
+    hence the lock."""
 
     LIMIT = 4096
 
-    def __init__(self) -> None:
-        self._held: dict[str, tuple[bytes, dict]] = {}
+    def __init__(self, view: Callable[[dict], dict] = lambda doc: doc) -> None:
+        self._view = view
+        self._held: dict[str, tuple[str, dict]] = {}
         self._lock = threading.Lock()
 
     def decode(self, texts: dict[str, str]) -> dict[str, dict]:
         out: dict[str, dict] = {}
         with self._lock:
             held = {tid: self._held.get(tid) for tid in texts}
-        fresh: dict[str, tuple[bytes, dict]] = {}
+        fresh: dict[str, tuple[str, dict]] = {}
         for tid, text in texts.items():
-            known, digest = held[tid], hashlib.blake2b(text.encode(), digest_size=16).digest()
-            if known is not None and known[0] == digest:
+            known = held[tid]
+            if known is not None and known[0] == text:
                 out[tid] = known[1]
             else:
-                out[tid] = json.loads(text)
-                fresh[tid] = (digest, out[tid])
+                out[tid] = self._view(json.loads(text))
+                fresh[tid] = (text, out[tid])
         if fresh:
             with self._lock:
                 if len(self._held) + len(fresh) > self.LIMIT:
