@@ -87,7 +87,7 @@ class Tasks:
         # called when a service's task changed status or health (reached RUNNING, became HEALTHY, ...)
         self.on_service_tasks_changed: list[Callable[[], None]] = []
         self.services: ServiceTasks | None = None  # ListTasks by serviceName asks the services (set by service.py)
-        self._documents = DecodedDocuments(self._public)
+        self._documents = DecodedDocuments(self._described)
 
     def handlers(self) -> dict:
         return {"RunTask": self.run_task, "StopTask": self.stop_task, "DescribeTasks": self.describe_tasks,
@@ -383,6 +383,11 @@ class Tasks:
         out.setdefault("tags", [])
         return out
 
+    def _described(self, task: dict) -> dict:
+        """DescribeTasks' view: no tags unless asked for (include TAGS: then read from the tags table, where
+        TagResource keeps them; the document holds those given to RunTask)."""
+        return {**self._public(task), "tags": []}
+
 
 class DecodedDocuments:
     """Task documents as last decoded and seen through `view` (the API's public part), by task id and the
@@ -394,7 +399,7 @@ class DecodedDocuments:
 
     LIMIT = 4096
 
-    def __init__(self, view: Callable[[dict], dict] = lambda doc: doc) -> None:
+    def __init__(self, view: Callable[[dict], dict]) -> None:
         self._view = view
         self._held: dict[str, tuple[str, dict]] = {}
         self._lock = threading.Lock()

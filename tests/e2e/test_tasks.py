@@ -123,6 +123,8 @@ def test_a_task_goes_through_fargates_lifecycle_and_stops_on_request(runner_farg
     assert task["taskArn"] in ecs.list_tasks(startedBy="tester")["taskArns"]
     assert task["taskArn"] in ecs.list_tasks(family="lifecycle")["taskArns"]
     assert ecs.describe_tasks(tasks=[task_id], include=["TAGS"])["tasks"][0]["tags"] == [{"key": "k", "value": "v"}]
+    # tags come only when asked for: the call with them did not change what later calls are handed
+    assert ecs.describe_tasks(tasks=[task_id])["tasks"][0].get("tags", []) == []
 
     stopping = ecs.stop_task(task=task_id)["task"]
     assert stopping["desiredStatus"] == "STOPPED" and stopping["stopCode"] == "UserInitiated"
