@@ -152,3 +152,20 @@ def test_private_zone_refuses_names_outside_the_region_zone() -> None:
         PrivateZone.of("us-east-1", {"ip-10-213-0-5.eu-west-1.compute.internal": "10.213.0.5"})
     with pytest.raises(ValueError):
         PrivateZone.of("us-east-1", {"ip-10-213-0-5.ec2.internal": "not-an-ip"})
+
+
+def test_a_zone_built_again_shows_only_the_records_given_then() -> None:
+    # What a record yields is kept between builds (a VPC's zone is rebuilt from all its ENIs on each change):
+    # a later build must still show exactly its own records, and refuse a bad one every time.
+    first = PrivateZone.of("us-east-1", {"ip-10-213-0-5.ec2.internal": "10.213.0.5",
+                                          "ip-10-213-1-7.ec2.internal": "10.213.1.7"})
+    assert sorted(first.parents) == ["0.213.10.in-addr.arpa", "1.213.10.in-addr.arpa", "10.in-addr.arpa",
+                                     "213.10.in-addr.arpa", "ec2.internal"]
+    second = PrivateZone.of("us-east-1", {"ip-10-213-0-5.ec2.internal": "10.213.0.5"})
+    gone = _ask(second, "ip-10-213-1-7.ec2.internal")
+    assert gone is not None and gone.header.rcode == RCODE.NXDOMAIN
+    assert _ask(second, "7.1.213.10.in-addr.arpa", "PTR").header.rcode == RCODE.NXDOMAIN  # type: ignore[union-attr]
+    assert "1.213.10.in-addr.arpa" not in second.parents
+    for _ in range(2):
+        with pytest.raises(ValueError, match="not a name in the private zone"):
+            PrivateZone.of("us-east-1", {"ip-10-213-0-5.ec2.internal": "10.213.0.5", "www.example.com": "10.213.0.9"})
