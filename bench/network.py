@@ -23,7 +23,16 @@ from _fargo_process import percentile, print_table  # noqa: E402
 from fargo.network import ipam  # noqa: E402
 from fargo.network.names import netns_name, router_port_name  # noqa: E402
 from fargo.network.rtnl import host_rtnl  # noqa: E402
-from fargo.network.security_groups import LocalEni, apply_vpc_filter, render_vpc_filter  # noqa: E402
+from fargo.network.dns_private_zone import PrivateZone  # noqa: E402
+from fargo.network.security_groups import (  # noqa: E402
+    FilterState,
+    LocalEni,
+    apply_filter_state,
+    apply_vpc_filter,
+    filter_state,
+    render_vpc_filter,
+    whole_table,
+)
 from fargo.network.task_eni import (  # noqa: E402
     create_task_eni,
     create_task_eni_async,
@@ -40,6 +49,7 @@ MTU = 9001
 BASELINE_IP_OFFSET = 1500
 WARM_IP_OFFSET = 3000
 CONCURRENT_TARGET_S = 10.0  # each of 100 creates at once and 100 deletes at once, as the test asserted
+REGION = "us-east-1"  # the zone of the resolver's names (ec2.internal)
 
 
 @dataclass
@@ -149,6 +159,62 @@ def filter_applies(box: Sandbox, enis: int, rounds: int) -> list[float]:
     return took
 
 
+def filter_changes(box: Sandbox, enis: int, rounds: int) -> list[float]:
+    """A table of `enis` ENIs changed in place: one ENI more each round (render + change + apply), as an
+    attach does once the agent knows the router's table."""
+    assert box.router is not None
+    group = GroupPolicy("sg-0", [RulePolicy("-1", peer_group="sg-0")], [RulePolicy("-1", cidr="0.0.0.0/0")])
+
+    def state(count: int) -> FilterState:
+        local = [LocalEni(f"c{i}", router_port_name(f"c{i}", box.prefix), box.ip(i), ("sg-0",), False)
+                 for i in range(count)]
+        policy = VpcPolicy(box.vpc_id, box.vpc_cidr, [GroupPolicy("sg-0", group.ingress, group.egress,
+                                                                  [e.ip for e in local])])
+        return filter_state(policy, local, box.router)  # type: ignore[arg-type]
+
+    applied = state(enis)
+    apply_vpc_filter(box.router, whole_table(applied))
+    took = []
+    for n in range(1, rounds + 1):
+        started = time.perf_counter()
+        wanted = state(enis + n)
+        apply_filter_state(box.router, wanted, applied)
+        took.append(time.perf_counter() - started)
+        applied = wanted
+    return took
+
+
+def filter_renders(box: Sandbox, enis: int, rounds: int) -> list[float]:
+    """Render alone (no apply) the filter of `enis` ENIs, one ENI more each round, as an attach in a burst does."""
+    assert box.router is not None
+    group = GroupPolicy("sg-0", [RulePolicy("-1", peer_group="sg-0")], [RulePolicy("-1", cidr="0.0.0.0/0")])
+    took = []
+    for n in range(rounds):
+        local = [LocalEni(f"r{i}", router_port_name(f"r{i}", box.prefix), box.ip(i), ("sg-0",), False)
+                 for i in range(enis + n)]
+        policy = VpcPolicy(box.vpc_id, box.vpc_cidr, [GroupPolicy("sg-0", group.ingress, group.egress,
+                                                                  [e.ip for e in local])])
+        started = time.perf_counter()
+        render_vpc_filter(policy, local, box.router)
+        took.append(time.perf_counter() - started)
+    return took
+
+
+def zone_builds(box: Sandbox, enis: int, rounds: int) -> tuple[float, list[float]]:
+    """The VPC resolver's zone of `enis` ENIs: its first build, then builds with one ENI more each (a burst)."""
+    names = {ipam.private_dns_name(box.ip(i), REGION): box.ip(i) for i in range(enis + rounds)}
+    items = list(names.items())
+    started = time.perf_counter()
+    PrivateZone.of(REGION, dict(items[:enis]))
+    first = time.perf_counter() - started
+    took = []
+    for n in range(1, rounds + 1):
+        started = time.perf_counter()
+        PrivateZone.of(REGION, dict(items[:enis + n]))
+        took.append(time.perf_counter() - started)
+    return first, took
+
+
 def clean_up(box: Sandbox, rounds: int) -> None:
     for leftover in list_task_enis(box.prefix):
         delete_task_eni(leftover.task_id, prefix=box.prefix)
@@ -179,6 +245,10 @@ def main() -> int:
         added, deleted = asyncio.run(concurrent(box, args.concurrent))
         base_adds, base_deletes = ip_commands(box, args.rounds)
         applies_20, applies_100 = filter_applies(box, 20, 10), filter_applies(box, 100, 10)
+        applies_500 = filter_applies(box, 500, 5)
+        renders_100 = filter_renders(box, 100, 20)
+        changes_100, changes_500 = filter_changes(box, 100, 10), filter_changes(box, 500, 10)
+        zone_first, zone_again = zone_builds(box, 100, 20)
     finally:
         clean_up(box, args.rounds)
 
@@ -196,6 +266,17 @@ def main() -> int:
          max(applies_20) * ms),
         ("filter render + apply, 100 ENIs", percentile(applies_100, 50) * ms, percentile(applies_100, 95) * ms,
          max(applies_100) * ms),
+        ("filter render + apply, 500 ENIs", percentile(applies_500, 50) * ms, percentile(applies_500, 95) * ms,
+         max(applies_500) * ms),
+        ("filter changed in place, 100 ENIs + 1 each", percentile(changes_100, 50) * ms,
+         percentile(changes_100, 95) * ms, max(changes_100) * ms),
+        ("filter changed in place, 500 ENIs + 1 each", percentile(changes_500, 50) * ms,
+         percentile(changes_500, 95) * ms, max(changes_500) * ms),
+        ("filter render alone, 100 ENIs + 1 each", percentile(renders_100, 50) * ms,
+         percentile(renders_100, 95) * ms, max(renders_100) * ms),
+        ("resolver zone, first build of 100 ENIs", zone_first * ms, zone_first * ms, zone_first * ms),
+        ("resolver zone, again with 1 ENI more", percentile(zone_again, 50) * ms, percentile(zone_again, 95) * ms,
+         max(zone_again) * ms),
     ])
     print()
     c = args.concurrent

@@ -4,8 +4,9 @@ Each VPC with a local task ENI has a router namespace (`fargo.network.vpc_router
 ENI and removed a few seconds after its last one, so a deleted VPC leaves nothing on the host. The router
 holds the VPC's resolver (AmazonProvidedDNS at base + 2, `VpcResolver`), a listener of each router server
 (the metadata endpoint at 169.254.170.2, the VPC endpoint at base + 3) and its security-group filter, which
-is rendered whole from the control plane's latest `VpcPolicy` and the local ENIs, and applied again whenever
-either changes: a new or revoked rule reaches running tasks with the next assignment batch. The filter drops
+is rendered from the control plane's latest `VpcPolicy` and the local ENIs whenever either changes, and
+applied as the difference from what the router holds (whole after a router is made or when nft refuses the
+difference): a new or revoked rule reaches running tasks with the next assignment batch. The filter drops
 what a port it does not list sends or is sent, so a new ENI is made while the filter learns of it.
 
 One lock per VPC orders the making and removal of its router; another orders its filter applies, which
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fargo.agent.backoff import Backoff
-from fargo.network.security_groups import LocalEni, apply_vpc_filter_async, render_vpc_filter
+from fargo.network.security_groups import FilterState, LocalEni, apply_filter_state_async, filter_state
 from fargo.network.task_eni import create_task_eni_async, delete_task_eni_async, router_port_name
 from fargo.network.vpc_resolver import VpcResolver, resolver_address
 from fargo.network.vpc_router import VpcRouter, VpcRouterError, delete_vpc_router_async, ensure_vpc_router_async
@@ -66,7 +67,7 @@ class _Vpc:
     # started, so a hundred tasks attaching at once cost a few applies, not a hundred.
     changes: int = 0
     synced: int = 0
-    applied: str | None = None  # the filter script last applied
+    applied: FilterState | None = None  # what the router's table holds (None: not known, apply it whole)
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     retiring: asyncio.Task[None] | None = None
     syncing: asyncio.Task[None] | None = None  # a policy's apply, under way in the background
@@ -95,6 +96,7 @@ class VpcNetworks:
             if vpc.router is None:
                 try:
                     vpc.router = await ensure_vpc_router_async(eni.vpc_id, eni.vpc_cidr, prefix=self.prefix)
+                    vpc.applied = None  # a router made or found holds a table of its own: the next is whole
                     await self.resolver.serve(eni.vpc_id, vpc.router.netns_path, resolver_address(eni.vpc_cidr),
                                               endpoint_ip=vpc.router.endpoint_ip)
                     for service in self.servers:
@@ -179,10 +181,11 @@ class VpcNetworks:
                 return
             target = vpc.changes
             policy = self._policies.get(vpc_id) or VpcPolicy(vpc_id=vpc_id, cidr=vpc.cidr)
-            script = render_vpc_filter(policy, list(vpc.enis.values()), vpc.router)
-            if script != vpc.applied:
-                await apply_vpc_filter_async(vpc.router, script)
-                vpc.applied = script
+            state = filter_state(policy, list(vpc.enis.values()), vpc.router)
+            if state != vpc.applied:
+                # only what changed (an ENI's elements and chains), unless nothing is known of the table
+                await apply_filter_state_async(vpc.router, state, vpc.applied)
+                vpc.applied = state
             vpc.synced = target
 
     def _sync_soon(self, vpc_id: str, vpc: _Vpc) -> None:

@@ -223,6 +223,12 @@ class _FakeCollector:
         return work
 
 
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.005)
+
+
 def test_collectors_due_together_share_one_thread_and_one_read_of_proc_stat_and_keep_their_own_errors(
         caplog: pytest.LogCaptureFixture) -> None:
     collectors = [_FakeCollector("t1", 30), _FakeCollector("t2", 30, fail=True), _FakeCollector("t3", 30)]
@@ -231,7 +237,9 @@ def test_collectors_due_together_share_one_thread_and_one_read_of_proc_stat_and_
         schedule = StatsSchedule(asyncio.get_running_loop())
         for collector in collectors:
             schedule.add(collector)
-        await asyncio.sleep(0.05)
+        # (waits for the first round instead of a fixed time: a loaded host may take long to start its thread)
+        await _until(lambda: sum(len(c.rounds) for c in collectors) >= 3)
+        await asyncio.sleep(0.02)  # time for a round too many, if the schedule took one
         for collector in collectors:
             schedule.remove(collector)
 
@@ -256,10 +264,10 @@ def test_a_watched_collector_is_sampled_on_its_short_interval_and_an_idle_one_wa
         counts = len(fast.rounds), len(idle.rounds), loop.time() - started
         schedule.remove(fast)
         schedule.bring_forward(idle, loop.time())  # a first read of its /stats
-        await asyncio.sleep(0.05)
+        await _until(lambda: len(idle.rounds) >= 2)
         brought = len(idle.rounds)
         schedule.remove(idle)
-        await asyncio.sleep(0.01)
+        await _until(lambda: schedule._runner is not None and schedule._runner.done())
         assert schedule._runner is not None and schedule._runner.done()  # nothing left: the schedule's task ended
         return (*counts, brought, len(schedule))
 

@@ -26,7 +26,7 @@ class Applies:
     def __init__(self, failures: int = 0, seconds: float = 0.0) -> None:
         self.failures, self.seconds, self.scripts = failures, seconds, []
 
-    async def __call__(self, _router: object, script: str) -> None:
+    async def __call__(self, _router: object, script: str, _applied: object = None) -> None:
         await asyncio.sleep(self.seconds)
         if self.failures:
             self.failures -= 1
@@ -36,7 +36,7 @@ class Applies:
 
 @pytest.fixture
 def networks(monkeypatch: pytest.MonkeyPatch) -> VpcNetworks:
-    monkeypatch.setattr(vpc_networks, "render_vpc_filter",
+    monkeypatch.setattr(vpc_networks, "filter_state",
                         lambda p, enis, _router: f"{[g.group_id for g in p.groups]} {sorted(e.task_id for e in enis)}")
     monkeypatch.setattr(vpc_networks, "FILTER_RETRY_BACKOFF", (0.01, 0.05))
     made = VpcNetworks("us-east-1", resolver=SimpleNamespace(), prefix="fx")  # type: ignore[arg-type]
@@ -47,7 +47,7 @@ def networks(monkeypatch: pytest.MonkeyPatch) -> VpcNetworks:
 def test_a_new_policy_is_kept_at_once_and_applied_in_the_background(networks: VpcNetworks,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     applies = Applies(seconds=0.2)
-    monkeypatch.setattr(vpc_networks, "apply_vpc_filter_async", applies)
+    monkeypatch.setattr(vpc_networks, "apply_filter_state_async", applies)
 
     async def body() -> None:
         loop = asyncio.get_running_loop()
@@ -66,7 +66,7 @@ def test_a_new_policy_is_kept_at_once_and_applied_in_the_background(networks: Vp
 def test_a_refused_apply_is_retried_until_the_filter_shows_the_policy(networks: VpcNetworks,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     applies = Applies(failures=2)
-    monkeypatch.setattr(vpc_networks, "apply_vpc_filter_async", applies)
+    monkeypatch.setattr(vpc_networks, "apply_filter_state_async", applies)
 
     async def body() -> None:
         await networks.set_policies([policy("sg-a")])
@@ -80,7 +80,7 @@ def test_a_refused_apply_is_retried_until_the_filter_shows_the_policy(networks: 
 def test_policies_that_come_during_an_apply_are_shown_by_one_more_apply(networks: VpcNetworks,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     applies = Applies(seconds=0.05)
-    monkeypatch.setattr(vpc_networks, "apply_vpc_filter_async", applies)
+    monkeypatch.setattr(vpc_networks, "apply_filter_state_async", applies)
 
     async def body() -> None:
         await networks.set_policies([policy("sg-a")])
@@ -95,7 +95,7 @@ def test_policies_that_come_during_an_apply_are_shown_by_one_more_apply(networks
 
 def test_an_unchanged_policy_applies_nothing(networks: VpcNetworks, monkeypatch: pytest.MonkeyPatch) -> None:
     applies = Applies()
-    monkeypatch.setattr(vpc_networks, "apply_vpc_filter_async", applies)
+    monkeypatch.setattr(vpc_networks, "apply_filter_state_async", applies)
 
     async def body() -> None:
         await networks.set_policies([policy("sg-a")])
