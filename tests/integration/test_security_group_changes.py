@@ -34,12 +34,12 @@ RULES = [RulePolicy("tcp", 80, 80, cidr="10.7.0.0/16"), RulePolicy("-1", cidr="0
 def namespaces() -> Iterator[tuple[str, str]]:
     """Two empty namespaces: one changed step by step, one given each whole table."""
     names = [f"sgtest-{secrets.token_hex(3)}-{n}" for n in range(2)]
-    paths = []
-    for name in names:
-        made = create_netns(name)
-        made.close()
-        paths.append(made.path)
+    paths: list[str] = []
     try:
+        for name in names:  # inside the try: a second one that fails must not leave the first behind
+            made = create_netns(name)
+            made.close()
+            paths.append(made.path)
         yield paths[0], paths[1]
     finally:
         for name, path in zip(names, paths):
