@@ -7,6 +7,8 @@ that must be all-or-nothing (RunTask with its address, StopTask, a batch of agen
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import re
 import subprocess
 import sys
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (Connection, Engine, Text, and_, bindparam, cast, create_engine, delete, event, func, insert,
+from sqlalchemy import (Connection, Engine, and_, bindparam, create_engine, delete, event, func, insert,
                         select, text, update)
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
@@ -60,6 +62,9 @@ class Store:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
         self._sqlite = url.startswith("sqlite")
+        # A read of a few rows from SQLite is a file read (WAL: never behind a writer), tens of µs: less than
+        # a thread hop costs, so a caller may make it on the event loop. PostgreSQL's is a round trip away.
+        self.quick_reads = self._sqlite
         if self._sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's busy
@@ -79,6 +84,23 @@ class Store:
         with self._write_lock, self.engine.begin() as c:
             c.exec_driver_sql("BEGIN IMMEDIATE")
             yield c
+
+    def _driver_rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """The rows of a read written in the driver's own SQL (`?` marks its parameters), on a pooled
+        connection: for the reads every DescribeTasks and RunTask makes, where SQLAlchemy's execution took
+        50 of the 55 µs a lookup of one row cost."""
+        if not self._sqlite:
+            sql = sql.replace("?", "%s")  # psycopg's marks (no `?` or `%` is ever inside these statements)
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(sql, params)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        finally:
+            raw.close()  # back to the pool, which ends the read's transaction
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision, in this process."""
@@ -121,9 +143,11 @@ class Store:
     # --- clusters -------------------------------------------------------------------------------
 
     def get_cluster(self, name: str) -> dict | None:
-        with self.engine.connect() as c:
-            row = c.execute(_GET_CLUSTER, {"b_name": name}).first()
-        return row[0] if row else None
+        rows = self._driver_rows(_GET_CLUSTER_SQL, [name])
+        if not rows:
+            return None
+        doc = rows[0][0]
+        return json.loads(doc) if isinstance(doc, str) else doc  # SQLite keeps JSON as text
 
     def put_cluster(self, doc: dict, created_at: float) -> None:
         t = schema.clusters
@@ -245,9 +269,8 @@ class Store:
     def get_task_texts(self, task_ids: Sequence[str]) -> dict[str, str]:
         """The documents of these tasks as the JSON text stored, by task id (missing ones left out): a
         caller that keeps what it decoded before decodes only what changed."""
-        with self.engine.connect() as c:
-            rows = c.execute(_GET_TASK_TEXTS, {"b_ids": list(task_ids)}).all()
-        return {tid: text for tid, text in rows}
+        ids = list(task_ids)
+        return {tid: text for tid, text in self._driver_rows(_task_texts_sql(len(ids)), ids)}
 
     def get_task_record(self, task_id: str) -> TaskRecord | None:
         t = schema.tasks
@@ -349,11 +372,15 @@ def _generation(c: Connection) -> int:
     return int(c.execute(_GENERATION).scalar() or 0)
 
 
-# Built once, as the statements below: DescribeTasks (which waiters poll) reads the cluster and the task texts
-# each time, and building a statement anew (with its cache key) cost more than running it.
-_GET_CLUSTER = select(schema.clusters.c.doc).where(schema.clusters.c.name == bindparam("b_name"))
-_GET_TASK_TEXTS = select(schema.tasks.c.task_id, cast(schema.tasks.c.doc, Text)).where(
-    schema.tasks.c.task_id.in_(bindparam("b_ids", expanding=True)))
+# DescribeTasks (which waiters poll) reads the cluster and the task texts each time, in the driver's SQL
+# (`_driver_rows`): 4 and 15 µs where SQLAlchemy's statements took 54 and 44.
+_GET_CLUSTER_SQL = "SELECT doc FROM clusters WHERE name = ?"
+
+
+@functools.lru_cache(maxsize=128)
+def _task_texts_sql(count: int) -> str:
+    return f"SELECT task_id, CAST(doc AS TEXT) FROM tasks WHERE task_id IN ({', '.join(['?'] * count)})"
+
 
 # Built once: agent reports save task rows all the time, and making the statement anew each time (with its
 # cache key) cost as much as the write itself.

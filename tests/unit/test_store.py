@@ -227,6 +227,22 @@ def test_task_texts_are_the_stored_documents_and_change_with_each_save(kind: str
     assert after != before["a"] and json.loads(after)["lastStatus"] == "RUNNING"
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_cluster_reads_back_as_written_and_as_changed(kind: str, tmp_path: Path,
+                                                        request: pytest.FixtureRequest) -> None:
+    store = _sqlite(tmp_path) if kind == "sqlite" else Store(request.getfixturevalue("postgres_url"))
+    if kind == "postgresql":
+        store.migrate()
+    doc = {"clusterName": "c1", "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/c1", "status": "ACTIVE",
+           "settings": [{"name": "containerInsights", "value": "enabled"}], "tags": []}
+    assert store.get_cluster("c1") is None
+    store.put_cluster(doc, 1.0)
+    assert store.get_cluster("c1") == doc
+    store.put_cluster({**doc, "status": "INACTIVE"}, 1.0)
+    assert store.get_cluster("c1") == {**doc, "status": "INACTIVE"}
+    assert store.get_cluster("c1%") is None and store.get_cluster("c1' OR '1'='1") is None  # a value, not SQL
+
+
 def test_describe_decodes_only_documents_whose_text_changed_and_hands_out_their_view() -> None:
     from fargo.control.tasks import DecodedDocuments
     documents = DecodedDocuments(lambda doc: {k: v for k, v in doc.items() if k != "_fargo"})
