@@ -14,6 +14,7 @@ from fargo.api.protocol_router import ProtocolRouter
 from fargo.api.protocols.codec import WireRequest
 
 MAX_API_BODY = 4 * 1024 * 1024  # far above any ECS request (a task definition is at most 64 KiB)
+SMALL_BODY = 64 * 1024  # below aiohttp's own limit on `read()` (1 MiB)
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, dict]]]
 
@@ -50,6 +51,8 @@ class EdgeServer:
 async def _read_limited(request: web.Request) -> bytes | None:
     if request.content_length is not None and request.content_length > MAX_API_BODY:
         return None
+    if request.content_length is not None and request.content_length <= SMALL_BODY:
+        return await request.read()  # most calls: in one piece (iterating over chunks took a tenth of a call)
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(65536):
         size += len(chunk)

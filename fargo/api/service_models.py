@@ -20,6 +20,25 @@ def service_model(name: str) -> ServiceModel:
 
 
 _validator = ParamValidator()
+# Bodies found valid, by service, operation and body: a poller (a waiter, a scheduler, `watch`) sends the same
+# small body again and again, and checking it against the model was a sixth of a DescribeTasks call.
+_VALID_BODIES: dict[tuple[str, str, bytes], None] = {}
+_VALID_BODIES_LIMIT = 1024
+_REMEMBERED_BODY_BYTES = 4096
+
+
+def validate_body(operation: OperationModel, body: bytes, params: dict[str, Any]) -> None:
+    """`validate_input` of `params`, parsed from `body`: a body found valid before is not checked again
+    (the outcome depends on nothing else)."""
+    key = (operation.service_model.service_name, operation.name, body)
+    remember = len(body) <= _REMEMBERED_BODY_BYTES
+    if remember and key in _VALID_BODIES:
+        return
+    validate_input(operation, params)
+    if remember:
+        if len(_VALID_BODIES) >= _VALID_BODIES_LIMIT:
+            _VALID_BODIES.clear()  # pollers send few kinds of body: those come back at once
+        _VALID_BODIES[key] = None
 
 
 def validate_input(operation: OperationModel, params: dict[str, Any]) -> None:

@@ -260,26 +260,43 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
 
 def from_json(cls: type[T], data: Any) -> T:
     """The message of type `cls` that `to_json` made `data` from."""
-    return typing.cast(T, _decode(cls, data))
+    return typing.cast(T, _decoder(cls)(data))
 
 
-def _decode(tp: Any, data: Any) -> Any:
-    if data is None:
-        return None
+Decoder = typing.Callable[[Any], Any]
+
+
+def _as_is(data: Any) -> Any:
+    return data
+
+
+@functools.cache
+def _decoder(tp: Any) -> Decoder:
+    """How to decode JSON values into `tp`, worked out once per type (asking `typing` about the type on every
+    value was three quarters of decoding a report). None decodes to None whatever the type."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _decode(inner[0], data) if len(inner) == 1 else data
+        return _decoder(inner[0]) if len(inner) == 1 else _as_is
     if origin is list:
-        (item,) = typing.get_args(tp)
-        return [_decode(item, v) for v in data]
+        item = _decoder(typing.get_args(tp)[0])
+        if item is _as_is:
+            return lambda data: None if data is None else list(data)
+        return lambda data: None if data is None else [item(v) for v in data]
     if origin is dict:
-        _key, value = typing.get_args(tp)
-        return {k: _decode(value, v) for k, v in data.items()}
+        value = _decoder(typing.get_args(tp)[1])
+        if value is _as_is:
+            return lambda data: None if data is None else dict(data)
+        return lambda data: None if data is None else {k: value(v) for k, v in data.items()}
     if dataclasses.is_dataclass(tp):
-        hints = _field_types(tp)
-        return tp(**{k: _decode(hints[k], v) for k, v in data.items() if k in hints})
-    return data
+        fields = {name: _decoder(hint) for name, hint in _field_types(tp).items()}
+
+        def message(data: Any) -> Any:
+            if data is None:
+                return None
+            return tp(**{k: fields[k](v) for k, v in data.items() if k in fields})
+        return message
+    return _as_is
 
 
 @functools.cache

@@ -41,6 +41,26 @@ def test_validation_uses_awss_wording() -> None:
         validate_input(op, {"taskDefinition": 5})
 
 
+def test_a_body_found_valid_is_not_checked_again_and_a_bad_one_always_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fargo.api import service_models
+    model = service_model("ecs")
+    describe, stop = model.operation_model("DescribeTasks"), model.operation_model("StopTask")
+    checked: list[str] = []
+    real = service_models.validate_input
+    monkeypatch.setattr(service_models, "validate_input", lambda op, p: (checked.append(op.name), real(op, p)))
+    good = b'{"cluster":"default","tasks":["t-1"]}'
+    for _ in range(3):
+        service_models.validate_body(describe, good, json.loads(good))
+    assert checked == ["DescribeTasks"]
+    with pytest.raises(ValidationException):  # the same body for another operation is checked for that one
+        service_models.validate_body(stop, good, json.loads(good))
+    bad = b'{"tasks":["t-1"],"bogus":1}'
+    for _ in range(2):
+        with pytest.raises(ValidationException):
+            service_models.validate_body(describe, bad, json.loads(bad))
+    assert checked == ["DescribeTasks", "StopTask", "DescribeTasks", "DescribeTasks"]
+
+
 def test_pagination_tokens_round_trip_and_reject_garbage() -> None:
     token = next_token(0, 2, 3)
     assert token is not None and decode_token(token) == 2

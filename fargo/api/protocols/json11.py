@@ -11,7 +11,7 @@ from botocore.model import ServiceModel
 
 from fargo.api.protocols.codec import Call, Codec, Route, WireRequest, WireResponse
 from fargo.api.protocols.json_bodies import TOO_DEEP, dump, parse_json_object, shape_output
-from fargo.api.service_models import validate_input
+from fargo.api.service_models import validate_body
 from fargo.errors import AwsError, SerializationException, UnknownOperationException
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class AwsJson11(Codec):
             raise UnknownOperationException(f"Operation {name} is not supported by this endpoint.")
         params = parse_json_object(request.body)
         try:
-            validate_input(operation, params)
+            validate_body(operation, request.body, params)
         except RecursionError:  # parse bounds depth; this guards models with recursive or document shapes
             raise SerializationException(TOO_DEEP) from None
         return Call(service, operation, params)
