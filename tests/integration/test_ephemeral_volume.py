@@ -118,6 +118,27 @@ def test_platform_1_3_0_gives_writable_layers_10_gib_and_task_volumes_4_gib_apar
     assert not (tasks_dir / "t1" / "volume").exists() and not (tasks_dir / "t1" / "volumes.img").exists()
 
 
+def test_a_new_volume_comes_with_its_top_level_directories_and_the_task_volumes_one_without(
+        tasks_dir: Path, images: VolumeImages) -> None:
+    one = EphemeralVolume(tasks_dir / "t1", StorageSizes(20), images)
+    one.make(["data"])
+    root = one.volume_dir
+    assert sorted(os.listdir(root)) == ["containers", "lost+found", "volumes"]
+    for name in ("containers", "volumes"):
+        st = os.stat(root / name)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, 0, 0o755)
+    assert os.listdir(root / "volumes") == ["data"]
+    two = EphemeralVolume(tasks_dir / "t2", StorageSizes(10, 4), images)  # 1.3.0: volumes/ is a volume of its own
+    two.make(["data"])
+    assert sorted(os.listdir(two.volume_dir / "volumes")) == ["data", "lost+found"]
+    assert sorted(p.name for p in images.templates_dir.glob("*.img")) == [
+        "ext4-10g-r4-containers-volumes.img", "ext4-20g-r4-containers-volumes.img", "ext4-4g-r4.img"]
+    with pytest.raises(ValueError):
+        images.template(20, ("../escape",))
+    one.remove()
+    two.remove()
+
+
 def test_make_again_finds_its_work_done_and_keeps_the_contents(tasks_dir: Path, images: VolumeImages) -> None:
     volume = EphemeralVolume(tasks_dir / "t1", StorageSizes(20), images)
     first = volume.make(["scratch"])
