@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import socket
 
 # AWS reserves .0 (network), .1 (VPC router), .2 (DNS), .3 (future use) and the broadcast address.
 _RESERVED_AT_START = 4
@@ -44,10 +45,12 @@ def allocate_ip(subnet_cidr: str, in_use: set[str]) -> str:
     network = subnet_network(subnet_cidr)
     first = int(network.network_address) + _RESERVED_AT_START
     last = int(network.broadcast_address) - _RESERVED_AT_END
-    taken = {int(ipaddress.IPv4Address(ip)) for ip in in_use}
+    # (inet_aton, not ipaddress: the addresses are the store's own, dotted quads; parsing a thousand of them
+    # with ipaddress cost 3.5 ms of every RunTask into a subnet that held them)
+    taken = {int.from_bytes(socket.inet_aton(ip), "big") for ip in in_use}
     for candidate in range(first, last + 1):
         if candidate not in taken:
-            return str(ipaddress.IPv4Address(candidate))
+            return socket.inet_ntoa(candidate.to_bytes(4, "big"))
     raise SubnetFullError(subnet_cidr)
 
 

@@ -277,6 +277,13 @@ class NetworkReads:
         rows = self._c.execute(q, params)
         return [EniRow(**dict(row._mapping, group_ids=list(row.group_ids or []))) for row in rows]
 
+    def eni_members(self, vpc_ids: Sequence[str]) -> list[tuple[str, list[str]]]:
+        """(IP, group ids) of each task ENI in these VPCs: what security group policies need of them, without
+        building whole rows (a policy is built again with every task that starts or stops)."""
+        t = schema.network_interfaces
+        q = _built(("eni_members",), lambda: select(t.c.ip, t.c.group_ids).where(t.c.vpc_id.in_(_ids("b_vpcs"))))
+        return [(ip, list(group_ids or [])) for ip, group_ids in self._c.execute(q, {"b_vpcs": list(vpc_ids)})]
+
     def eni_counts(self, subnet_ids: Sequence[str]) -> dict[str, int]:
         """Subnet id -> how many ENIs it holds (absent: none)."""
         t = schema.network_interfaces

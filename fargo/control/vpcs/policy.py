@@ -6,7 +6,7 @@ of IPv6 CIDRs are left out: task ENIs have IPv4 addresses only, so no packet can
 """
 from __future__ import annotations
 
-import ipaddress
+import socket
 from collections.abc import Iterable
 
 from fargo.control.vpcs.rules import ALL, PEER_CIDR4, PEER_GROUP
@@ -26,11 +26,11 @@ def vpc_policies(store: NetworkStore, vpc_ids: Iterable[str]) -> list[VpcPolicy]
         vpcs = {v.vpc_id: v for v in r.vpcs(wanted)}
         groups = [g for vpc_id in wanted if vpc_id in vpcs for g in r.groups(vpc_id=vpc_id)]
         rules = r.rules(group_ids=[g.group_id for g in groups])
-        enis = r.enis(vpc_ids=list(vpcs))
+        enis = r.eni_members(list(vpcs))
     members: dict[str, list[str]] = {}
-    for eni in enis:
-        for group_id in eni.group_ids:
-            members.setdefault(group_id, []).append(eni.ip)
+    for ip, group_ids in enis:
+        for group_id in group_ids:
+            members.setdefault(group_id, []).append(ip)
     by_group: dict[str, list[RuleRow]] = {}
     for rule in rules:
         by_group.setdefault(rule.group_id, []).append(rule)
@@ -46,7 +46,7 @@ def vpc_policies(store: NetworkStore, vpc_ids: Iterable[str]) -> list[VpcPolicy]
                 enforced = _rule(x)
                 if enforced is not None:
                     (egress if x.is_egress else ingress).append(enforced)
-            ips = sorted(set(members.get(g.group_id, [])), key=ipaddress.IPv4Address)
+            ips = sorted(set(members.get(g.group_id, [])), key=socket.inet_aton)  # numeric order, as IPv4Address
             policies.append(GroupPolicy(group_id=g.group_id, ingress=ingress, egress=egress, member_ips=ips))
         out.append(VpcPolicy(vpc_id=vpc_id, cidr=vpcs[vpc_id].cidr, groups=policies))
     return out
