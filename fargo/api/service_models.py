@@ -23,7 +23,7 @@ _validator = ParamValidator()
 # Bodies found valid, by service, operation and body: a poller (a waiter, a scheduler, `watch`) sends the same
 # small body again and again, and checking it against the model was a sixth of a DescribeTasks call.
 _VALID_BODIES: dict[tuple[str, str, bytes], None] = {}
-_VALID_BODIES_LIMIT = 1024
+_VALID_BODIES_LIMIT = 256  # at most 1 MiB of bodies
 _REMEMBERED_BODY_BYTES = 4096
 
 

@@ -126,6 +126,10 @@ class VolumeImages:
             finally:
                 os.close(fd)
             os.rename(scratch, path)  # another agent process may race us: both results are equal
+            for old in self.templates_dir.glob("ext4-*.img"):
+                fields = old.name.removesuffix(".img").split("-")  # ext4, <size>g, <recipe>, dirs...
+                if len(fields) >= 3 and fields[2] != RECIPE:
+                    old.unlink(missing_ok=True)  # an older recipe's: no volume is copied from it again
         finally:
             scratch.unlink(missing_ok=True)
             shutil.rmtree(skeleton, ignore_errors=True)

@@ -135,6 +135,10 @@ def test_a_new_volume_comes_with_its_top_level_directories_and_the_task_volumes_
         "ext4-10g-r4-containers-volumes.img", "ext4-20g-r4-containers-volumes.img", "ext4-4g-r4.img"]
     with pytest.raises(ValueError):
         images.template(20, ("../escape",))
+    (images.templates_dir / "ext4-20g-r3.img").write_bytes(b"")  # an older recipe's template goes
+    images.template(20)
+    assert not (images.templates_dir / "ext4-20g-r3.img").exists()
+    assert (images.templates_dir / "ext4-20g-r4-containers-volumes.img").exists()
     one.remove()
     two.remove()
 
