@@ -5,6 +5,8 @@ Validation turns botocore's report into AWS's own wording ("1 validation error d
 from __future__ import annotations
 
 import functools
+import hashlib
+import secrets
 from typing import Any
 
 import botocore.session
@@ -20,18 +22,22 @@ def service_model(name: str) -> ServiceModel:
 
 
 _validator = ParamValidator()
-# Bodies found valid, by service, operation and body: a poller (a waiter, a scheduler, `watch`) sends the same
-# small body again and again, and checking it against the model was a sixth of a DescribeTasks call.
+# Bodies found valid, by service, operation and a keyed digest of the body: a poller (a waiter, a scheduler,
+# `watch`) sends the same small body again and again, and checking it against the model was a sixth of a
+# DescribeTasks call. Only digests are kept, under a key of this process: no body (a secret's value, say)
+# stays in memory, and no digest tells what it was made from.
 _VALID_BODIES: dict[tuple[str, str, bytes], None] = {}
-_VALID_BODIES_LIMIT = 256  # at most 1 MiB of bodies
+_VALID_BODIES_LIMIT = 1024
 _REMEMBERED_BODY_BYTES = 4096
+_DIGEST_KEY = secrets.token_bytes(32)
 
 
 def validate_body(operation: OperationModel, body: bytes, params: dict[str, Any]) -> None:
     """`validate_input` of `params`, parsed from `body`: a body found valid before is not checked again
     (the outcome depends on nothing else)."""
-    key = (operation.service_model.service_name, operation.name, body)
     remember = len(body) <= _REMEMBERED_BODY_BYTES
+    key = (operation.service_model.service_name, operation.name,
+           hashlib.blake2b(body, key=_DIGEST_KEY, digest_size=16).digest() if remember else b"")
     if remember and key in _VALID_BODIES:
         return
     validate_input(operation, params)
