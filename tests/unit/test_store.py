@@ -209,12 +209,19 @@ def _allocate(store: Store, task_arn: str) -> str:
         return w.allocate_ip("subnet-a", "10.0.0.0/24", task_arn)
 
 
+def _store_of_kind(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
+    """A fresh store on SQLite, or on a fresh PostgreSQL database (the `postgres_url` fixture)."""
+    if kind == "sqlite":
+        return _sqlite(tmp_path)
+    store = Store(request.getfixturevalue("postgres_url"))
+    store.migrate()
+    return store
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_task_texts_are_the_stored_documents_and_change_with_each_save(kind: str, tmp_path: Path,
                                                                        request: pytest.FixtureRequest) -> None:
-    store = _sqlite(tmp_path) if kind == "sqlite" else Store(request.getfixturevalue("postgres_url"))
-    if kind == "postgresql":
-        store.migrate()
+    store = _store_of_kind(kind, tmp_path, request)
     store.insert_task(_running("a"), "a", "fam", None, "embedded")
     before = store.get_task_texts(["a", "missing"])
     assert list(before) == ["a"] and json.loads(before["a"]) == _running("a")
@@ -230,9 +237,7 @@ def test_task_texts_are_the_stored_documents_and_change_with_each_save(kind: str
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_a_cluster_reads_back_as_written_and_as_changed(kind: str, tmp_path: Path,
                                                         request: pytest.FixtureRequest) -> None:
-    store = _sqlite(tmp_path) if kind == "sqlite" else Store(request.getfixturevalue("postgres_url"))
-    if kind == "postgresql":
-        store.migrate()
+    store = _store_of_kind(kind, tmp_path, request)
     doc = {"clusterName": "c1", "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/c1", "status": "ACTIVE",
            "settings": [{"name": "containerInsights", "value": "enabled"}], "tags": []}
     assert store.get_cluster("c1") is None
