@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -72,6 +73,7 @@ class Store:
         # instead and go the moment the one before commits. (Re-entrant: a nested write fails as before,
         # on SQLite's busy timeout, rather than hang.)
         self._write_lock = threading.RLock()
+        self._readers = threading.local()  # each thread's own SQLite connection for `_driver_rows`
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -86,11 +88,14 @@ class Store:
             yield c
 
     def _driver_rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        """The rows of a read written in the driver's own SQL (`?` marks its parameters), on a pooled
-        connection: for the reads every DescribeTasks and RunTask makes, where SQLAlchemy's execution took
-        50 of the 55 µs a lookup of one row cost."""
-        if not self._sqlite:
-            sql = sql.replace("?", "%s")  # psycopg's marks (no `?` or `%` is ever inside these statements)
+        """The rows of a read written in the driver's own SQL (`?` marks its parameters): for the reads every
+        DescribeTasks and RunTask makes, where SQLAlchemy's execution took 50 of the 55 µs a lookup of one
+        row cost. On SQLite each thread reads on a connection of its own, never the pool's: these reads run
+        on the event loop too (`quick_reads`), and a pool emptied by a burst of threads must not make the
+        loop wait for a connection."""
+        if self._sqlite:
+            return self._own_reader().execute(sql, params).fetchall()  # fetched whole: no read left open
+        sql = sql.replace("?", "%s")  # psycopg's marks (no `?` or `%` is ever inside these statements)
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
@@ -101,6 +106,18 @@ class Store:
                 cursor.close()
         finally:
             raw.close()  # back to the pool, which ends the read's transaction
+
+    def _own_reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection to the SQLite file (autocommit: each read sees the newest
+        commit and holds no transaction after it)."""
+        reader = getattr(self._readers, "connection", None)
+        if reader is None:
+            reader = sqlite3.connect(self._url.removeprefix("sqlite:///"), isolation_level=None)
+            reader.execute("PRAGMA busy_timeout=5000")
+            reader.execute("PRAGMA query_only=1")
+            reader.execute("PRAGMA cache_size=-256")  # KiB: these reads touch a few pages
+            self._readers.connection = reader
+        return reader
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision, in this process."""
@@ -138,6 +155,10 @@ class Store:
             raise RuntimeError(f"the store's schema upgrade failed: {why[:2000]}")
 
     def close(self) -> None:
+        reader = getattr(self._readers, "connection", None)
+        if reader is not None:  # (other threads' readers go with their threads)
+            reader.close()
+            self._readers.connection = None
         self.engine.dispose()
 
     # --- clusters -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,26 @@ def test_a_cluster_reads_back_as_written_and_as_changed(kind: str, tmp_path: Pat
     store.put_cluster({**doc, "status": "INACTIVE"}, 1.0)
     assert store.get_cluster("c1") == {**doc, "status": "INACTIVE"}
     assert store.get_cluster("c1%") is None and store.get_cluster("c1' OR '1'='1") is None  # a value, not SQL
+
+
+def test_sqlite_quick_reads_need_no_pooled_connection_and_see_each_new_commit(tmp_path: Path) -> None:
+    store = _sqlite(tmp_path)
+    assert store.quick_reads
+    store.insert_task(_running("a"), "a", "fam", None, "embedded")
+    assert list(store.get_task_texts(["a"])) == ["a"]
+    held = []
+    try:
+        for _ in range(store.engine.pool.size() + store.engine.pool._max_overflow):  # the whole pool, taken
+            held.append(store.engine.raw_connection())
+        started = time.monotonic()
+        assert list(store.get_task_texts(["a", "b"])) == ["a"] and store.get_cluster("none") is None
+        assert time.monotonic() - started < 1.0  # no wait for the pool (its timeout is 30 s)
+    finally:
+        for connection in held:
+            connection.close()
+    store.insert_task(_running("b"), "b", "fam", None, "embedded")  # committed after this thread's first read
+    assert sorted(store.get_task_texts(["a", "b"])) == ["a", "b"]
+    store.close()
 
 
 def test_describe_decodes_only_documents_whose_text_changed_and_hands_out_their_view() -> None:
